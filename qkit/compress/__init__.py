@@ -1,0 +1,14 @@
+"""Compression after sparsification: per-layer levels (uniform / k-means), bit search, lossless encoding."""
+
+from .bit_search import search_bits
+from .coder import CodedStream, decode_symbols, encode_symbols, entropy_bits
+from .encoding import POSITION_CODINGS, decode_model, encode_model, size_table
+from .kmeans import kmeans_1d, nearest_level
+from .levels import LEVEL_METHODS, MAX_BITS, QuantizedLayer, quantize_layer
+from .size import compression_ratio, float32_bytes
+
+__all__ = [
+    "LEVEL_METHODS", "MAX_BITS", "POSITION_CODINGS", "CodedStream", "QuantizedLayer", "compression_ratio",
+    "decode_model", "decode_symbols", "encode_model", "encode_symbols", "entropy_bits", "float32_bytes",
+    "kmeans_1d", "nearest_level", "quantize_layer", "search_bits", "size_table",
+]

@@ -1,0 +1,127 @@
+"""Pure quantization ops: integer ranges, qparams from a range, fake quantization with an STE, and its error.
+
+Everything here is a plain function of tensors (no modules, no state), so notebooks, observers, quantizers
+and analysis code share one definition of "quantize to `bits`". Conventions follow torch's observers and
+fake-quant ops: `scale` is float32, `zero_point` is int32, and the quantized range always contains 0.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from qkit._validate import check_bits
+
+# Smallest scale allowed, so a constant tensor (zero range) does not divide by zero; as in torch's observers.
+EPS = torch.finfo(torch.float32).eps
+
+
+def qrange(bits: int, symmetric: bool = False) -> tuple[int, int]:
+    """The integer grid `(qmin, qmax)`: `0..2^b-1` (asymmetric) or `-2^(b-1)..2^(b-1)-1` (symmetric)."""
+    bits = check_bits(bits)
+    if symmetric:
+        return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    return 0, 2**bits - 1
+
+
+def qparams_from_range(
+    min_val: torch.Tensor | float, max_val: torch.Tensor | float, bits: int, *, symmetric: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`(scale, zero_point)` mapping `[min_val, max_val]` (widened to include 0) onto the `bits` grid.
+
+    Same formulas as torch's `MinMaxObserver`: asymmetric `scale = (max - min) / (qmax - qmin)`; symmetric
+    `scale = max|x| / ((qmax - qmin) / 2)` with `zero_point = 0`. Works elementwise for per-channel ranges.
+    """
+    qmin, qmax = qrange(bits, symmetric)
+    min_neg = torch.clamp(torch.as_tensor(min_val, dtype=torch.float32), max=0.0)
+    max_pos = torch.clamp(torch.as_tensor(max_val, dtype=torch.float32), min=0.0)
+    if symmetric:
+        scale = torch.maximum(-min_neg, max_pos) / ((qmax - qmin) / 2)
+        scale = torch.clamp(scale, min=EPS)
+        return scale, torch.zeros_like(scale, dtype=torch.int32)
+    scale = torch.clamp((max_pos - min_neg) / float(qmax - qmin), min=EPS)
+    zero_point = torch.clamp(qmin - torch.round(min_neg / scale), qmin, qmax).to(torch.int32)
+    return scale, zero_point
+
+
+def tensor_range(
+    x: torch.Tensor, *, per_channel: bool = False, axis: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`(min_val, max_val)` of `x` as float32: scalars, or one per slice along `axis` when `per_channel`."""
+    rows = channel_rows(x, per_channel=per_channel, axis=axis)
+    lo, hi = rows.min(dim=1).values, rows.max(dim=1).values
+    return (lo, hi) if per_channel else (lo.reshape(()), hi.reshape(()))
+
+
+def channel_rows(x: torch.Tensor, *, per_channel: bool = False, axis: int = 0) -> torch.Tensor:
+    """`x` detached as float32 `[channels, values]`: one row per slice along `axis`, or a single row."""
+    if x.numel() == 0:
+        raise ValueError(f"cannot take the range of an empty tensor (shape {tuple(x.shape)})")
+    x = x.detach().float()
+    if not per_channel:
+        return x.reshape(1, -1)
+    axis = _check_axis(x, axis)
+    return x.movedim(axis, 0).reshape(x.shape[axis], -1)
+
+
+def choose_qparams(
+    x: torch.Tensor, bits: int, *, symmetric: bool = False, per_channel: bool = False, axis: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`(scale, zero_point)` from the min/max of `x` (per slice along `axis` when `per_channel`)."""
+    min_val, max_val = tensor_range(x, per_channel=per_channel, axis=axis)
+    return qparams_from_range(min_val, max_val, bits, symmetric=symmetric)
+
+
+def fake_quant(
+    x: torch.Tensor,
+    scale: torch.Tensor | float,
+    zero_point: torch.Tensor | int,
+    bits: int,
+    *,
+    symmetric: bool = False,
+    axis: int | None = None,
+) -> torch.Tensor:
+    """Quantize-dequantize `x` on the `bits` grid; the gradient is 1 inside the clip range, 0 outside (STE).
+
+    Reference formula: `q = clamp(round(x / scale) + zero_point, qmin, qmax)`, result
+    `(q - zero_point) * scale` (round half to even, `x / scale` computed as `x * (1 / scale)` in float32).
+    It calls torch's fused fake-quantize kernels, so it equals them bit for bit and runs as fast; `axis`
+    selects per-channel qparams.
+    """
+    qmin, qmax = qrange(bits, symmetric)
+    scale = torch.as_tensor(scale, dtype=torch.float32, device=x.device).detach()
+    zero_point = torch.as_tensor(zero_point, device=x.device).detach()
+    zero_point = (zero_point.round() if zero_point.is_floating_point() else zero_point).to(torch.int32)
+    if axis is None:
+        if scale.numel() != 1 or zero_point.numel() != 1:
+            raise ValueError(
+                f"per-tensor fake_quant needs one scale and zero_point, got {scale.numel()}; pass axis="
+            )
+        return torch.fake_quantize_per_tensor_affine(x, scale.reshape(()), zero_point.reshape(()), qmin, qmax)
+    axis = _check_axis(x, axis)
+    if scale.numel() != x.shape[axis] or zero_point.numel() != x.shape[axis]:
+        raise ValueError(
+            f"per-channel fake_quant along axis {axis} needs {x.shape[axis]} scales and zero points, "
+            f"got {scale.numel()} and {zero_point.numel()}"
+        )
+    scale, zero_point = scale.reshape(-1), zero_point.reshape(-1)
+    return torch.fake_quantize_per_channel_affine(x, scale, zero_point, axis, qmin, qmax)
+
+
+def quantization_error(x: torch.Tensor, x_q: torch.Tensor) -> tuple[float, float]:
+    """`(mse, sqnr_db)` of `x_q` approximating `x`; SQNR is `10 log10(mean(x^2) / mse)`, inf when exact."""
+    x, x_q = x.detach().double(), x_q.detach().double()
+    mse = float(torch.mean((x - x_q) ** 2))
+    signal = float(torch.mean(x**2))
+    if mse == 0.0:
+        return 0.0, math.inf
+    return mse, 10.0 * math.log10(signal / mse) if signal > 0 else -math.inf
+
+
+def _check_axis(x: torch.Tensor, axis: int) -> int:
+    """`axis` normalized to `0..x.dim()-1`, or a ValueError naming it."""
+    if isinstance(axis, bool) or not isinstance(axis, int) or not -x.dim() <= axis < x.dim():
+        allowed = f"an int in [{-x.dim()}, {x.dim() - 1}] for shape {tuple(x.shape)}"
+        raise ValueError(f"axis must be {allowed}, got {axis!r}")
+    return axis % x.dim()

@@ -1,0 +1,62 @@
+"""QuantSpec: validated on construction, frozen, hashable; the quantizer registry and base class contract."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from qkit._registry import UnknownNameError
+from qkit.quant import QUANTIZERS, Quantizer, QuantSpec
+
+
+@pytest.mark.parametrize("bits", [0, 1, 17, 4.0, "4", True])
+def test_bad_bits_raise_naming_the_value(bits):
+    with pytest.raises(ValueError, match=repr(bits)):
+        QuantSpec(bits=bits)
+
+
+def test_unknown_observer_and_method_list_valid_names():
+    with pytest.raises(UnknownNameError, match="minmax"):
+        QuantSpec(observer="histogram")
+    with pytest.raises(UnknownNameError, match="uniform"):
+        QuantSpec(method="nope")
+
+
+def test_flags_must_be_bools():
+    with pytest.raises(ValueError, match="symmetric"):
+        QuantSpec(symmetric="yes")
+    with pytest.raises(ValueError, match="per_channel"):
+        QuantSpec(per_channel=1)
+
+
+def test_spec_is_frozen_hashable_and_options_are_normalized():
+    spec = QuantSpec(bits=4, observer="percentile", observer_options={"high": 99.0, "low": 1.0})
+    assert spec.observer_options == (("high", 99.0), ("low", 1.0))
+    assert spec == QuantSpec(bits=4, observer="percentile", observer_options=[("low", 1.0), ("high", 99.0)])
+    assert len({spec, dataclasses.replace(spec)}) == 1
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.bits = 8
+    with pytest.raises(ValueError, match="observer_options"):
+        QuantSpec(observer_options=3)
+
+
+@pytest.mark.parametrize("name", QUANTIZERS.names())
+@pytest.mark.parametrize("role", ["weight", "act"])
+def test_every_quantizer_follows_the_mode_contract(name, role):
+    try:
+        quantizer = QUANTIZERS.get(name)(QuantSpec(bits=4, method=name), role, 3)
+    except ValueError as err:  # some methods quantize only weights or only activations, and say so
+        assert repr(role) in str(err) and name in str(err)
+        return
+    assert isinstance(quantizer, Quantizer) and quantizer.mode == "off"
+    x = torch.randn(2, 3, 4, 4)
+    assert quantizer(x) is x
+    quantizer.mode = "observe"
+    assert torch.equal(quantizer(x), x)
+    with pytest.raises(ValueError, match="mode"):
+        quantizer.mode = "on"
+
+
+def test_role_is_checked():
+    with pytest.raises(ValueError, match="role"):
+        QUANTIZERS.get("uniform")(QuantSpec(), "bias", 3)
