@@ -133,8 +133,14 @@ def fit(
     opt = make_optimizer(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     sched = SCHEDULERS.resolve(scheduler)(opt, epochs * _batches_per_epoch(loader))
     loss_fn = _loss_fn(teacher if alpha > 0 else None, alpha, temperature)
-    history: dict[str, Any] = {"loss": [], "accuracy": [], "lr": [], "epochs": 0, "elapsed_s": 0.0}
-    history["device"] = str(dev)
+    history: dict[str, Any] = {
+        "loss": [],
+        "accuracy": [],
+        "lr": [],
+        "epochs": 0,
+        "elapsed_s": 0.0,
+        "device": str(dev),
+    }
     start = time.perf_counter()
     bar = tqdm(range(epochs), desc="epochs", disable=not progress)
     for epoch in bar:

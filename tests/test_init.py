@@ -67,10 +67,12 @@ def test_orthogonal_conv_is_orthonormal_as_a_matrix() -> None:
 
 
 def test_seed_reproduces_and_leaves_global_rng_alone() -> None:
+    layers = [nn.Linear(20, 10) for _ in range(3)]
     state = torch.get_rng_state()
-    a = apply_initializer(nn.Linear(20, 10), "he_normal", seed=3).weight
-    b = apply_initializer(nn.Linear(20, 10), "he_normal", seed=3).weight
-    c = apply_initializer(nn.Linear(20, 10), "he_normal", seed=4).weight
+    a, b, c = (
+        apply_initializer(layer, "he_normal", seed=s).weight
+        for layer, s in zip(layers, (3, 3, 4), strict=True)
+    )
     assert torch.equal(a, b) and not torch.equal(a, c)
     assert torch.equal(torch.get_rng_state(), state)
 

@@ -8,7 +8,21 @@ from .levels import LEVEL_METHODS, MAX_BITS, QuantizedLayer, quantize_layer
 from .size import compression_ratio, float32_bytes
 
 __all__ = [
-    "LEVEL_METHODS", "MAX_BITS", "POSITION_CODINGS", "CodedStream", "QuantizedLayer", "compression_ratio",
-    "decode_model", "decode_symbols", "encode_model", "encode_symbols", "entropy_bits", "float32_bytes",
-    "kmeans_1d", "nearest_level", "quantize_layer", "search_bits", "size_table",
+    "LEVEL_METHODS",
+    "MAX_BITS",
+    "POSITION_CODINGS",
+    "CodedStream",
+    "QuantizedLayer",
+    "compression_ratio",
+    "decode_model",
+    "decode_symbols",
+    "encode_model",
+    "encode_symbols",
+    "entropy_bits",
+    "float32_bytes",
+    "kmeans_1d",
+    "nearest_level",
+    "quantize_layer",
+    "search_bits",
+    "size_table",
 ]

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from .._validate import check_bits, check_float
-from ..sparsity import Masks, prunable_weights
+from ..sparsity import Masks, apply_masks, prunable_weights
 from .levels import LEVEL_METHODS, MAX_BITS, QuantizedLayer, quantize_layer
 
 
@@ -45,6 +45,7 @@ def search_bits(
     for method in methods:
         LEVEL_METHODS.get(method)
     work = copy.deepcopy(model).eval()
+    apply_masks(work, masks).remove()  # the baseline is the sparse float model
     baseline = score(work)
     chosen, rows = {}, []
     for name, mask in masks.items():
@@ -57,8 +58,16 @@ def search_bits(
                 break
         chosen[name] = tried[best][0]
         _try(work, name, chosen[name], score)
-        rows.append({"layer": name, "bits": bits, "method": tried[best][1], "score": scores[best],
-                     "baseline": baseline, "within_tolerance": scores[best] >= baseline - tolerance})
+        rows.append(
+            {
+                "layer": name,
+                "bits": bits,
+                "method": tried[best][1],
+                "score": scores[best],
+                "baseline": baseline,
+                "within_tolerance": scores[best] >= baseline - tolerance,
+            }
+        )
     return chosen, pd.DataFrame(rows)
 
 

@@ -104,5 +104,12 @@ def bits_for(levels: int) -> int:
     return max(1, math.ceil(math.log2(max(levels, 1))))
 
 
-__all__ = ["CodedStream", "bits_for", "decode_symbols", "encode_symbols", "entropy_bits", "read_varint",
-           "write_varint"]
+__all__ = [
+    "CodedStream",
+    "bits_for",
+    "decode_symbols",
+    "encode_symbols",
+    "entropy_bits",
+    "read_varint",
+    "write_varint",
+]

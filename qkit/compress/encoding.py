@@ -51,7 +51,9 @@ def _from_gaps(symbols: np.ndarray, size: int) -> np.ndarray:
 
 
 POSITION_CODINGS: Registry = Registry("position coding")
-POSITION_CODINGS.register("bitmask", PositionCoding(lambda m: m.astype(np.int32), lambda s, n: s.astype(bool)))
+POSITION_CODINGS.register(
+    "bitmask", PositionCoding(lambda m: m.astype(np.int32), lambda s, n: s.astype(bool))
+)
 POSITION_CODINGS.register("gaps", PositionCoding(_gaps, _from_gaps))
 _CODING_IDS = {name: i for i, name in enumerate(POSITION_CODINGS.names())}
 
@@ -82,15 +84,26 @@ def _best_positions(mask: np.ndarray) -> tuple[str, CodedStream]:
 def _write_layer(w: _Writer, name: str, layer: QuantizedLayer) -> dict:
     coding, positions = _best_positions(layer.mask)
     values = encode_symbols(layer.indices)
-    w.add("header", b"\x00" + _name_and_shape(name, layer.shape) + bytes([_CODING_IDS[coding]])
-          + write_varint(layer.levels.size))
+    w.add(
+        "header",
+        b"\x00"
+        + _name_and_shape(name, layer.shape)
+        + bytes([_CODING_IDS[coding]])
+        + write_varint(layer.levels.size),
+    )
     w.add("codebook", layer.levels.astype("<f4").tobytes())
     for part, stream in (("positions", positions), ("values", values)):
         w.add("header", stream.header)
         w.add(part, stream.payload)
-    return {"bits": layer.bits, "method": layer.method, "coding": coding, "survivors": int(layer.mask.sum()),
-            "weights": layer.mask.size, "entropy_positions": positions.entropy_bytes,
-            "entropy_values": values.entropy_bytes}
+    return {
+        "bits": layer.bits,
+        "method": layer.method,
+        "coding": coding,
+        "survivors": int(layer.mask.sum()),
+        "weights": layer.mask.size,
+        "entropy_positions": positions.entropy_bytes,
+        "entropy_values": values.entropy_bytes,
+    }
 
 
 def _write_dense(w: _Writer, name: str, tensor: torch.Tensor) -> dict:
@@ -120,8 +133,18 @@ def _encode(model: nn.Module, layers: dict[str, QuantizedLayer]) -> tuple[bytes,
         table[col] = table.get(col, pd.Series(dtype=float)).fillna(0)
     table[cols] = table[cols].astype(int)
     table["total"] = table[cols].sum(axis=1)
-    order = ["layer", "weights", "survivors", "bits", "method", "coding", *cols, "total", "entropy_values",
-             "entropy_positions"]
+    order = [
+        "layer",
+        "weights",
+        "survivors",
+        "bits",
+        "method",
+        "coding",
+        *cols,
+        "total",
+        "entropy_values",
+        "entropy_positions",
+    ]
     return b"".join(parts), table.reindex(columns=order)
 
 
@@ -138,7 +161,7 @@ def size_table(model: nn.Module, layers: dict[str, QuantizedLayer]) -> pd.DataFr
 
 def _read_name_and_shape(buf: bytes, pos: int) -> tuple[str, tuple[int, ...], int]:
     n, pos = read_varint(buf, pos)
-    name = buf[pos:pos + n].decode()
+    name = buf[pos : pos + n].decode()
     ndim, pos = read_varint(buf, pos + n)
     dims = []
     for _ in range(ndim):
@@ -160,7 +183,7 @@ def _read_layer(buf: bytes, pos: int, shape: tuple[int, ...]) -> tuple[torch.Ten
 
 def _read_dense(buf: bytes, pos: int, shape: tuple[int, ...]) -> tuple[torch.Tensor, int]:
     n, pos = read_varint(buf, pos)
-    dtype = np.dtype(buf[pos:pos + n].decode())
+    dtype = np.dtype(buf[pos : pos + n].decode())
     count = int(np.prod(shape, dtype=np.int64))
     array = np.frombuffer(buf, dtype=dtype, count=count, offset=pos + n).astype(dtype.newbyteorder("="))
     return torch.from_numpy(array.reshape(shape).copy()), pos + n + count * dtype.itemsize
@@ -179,4 +202,12 @@ def decode_model(data: bytes) -> dict[str, torch.Tensor]:
     return out
 
 
-__all__ = ["MAGIC", "MAX_RUN", "POSITION_CODINGS", "PositionCoding", "decode_model", "encode_model", "size_table"]
+__all__ = [
+    "MAGIC",
+    "MAX_RUN",
+    "POSITION_CODINGS",
+    "PositionCoding",
+    "decode_model",
+    "encode_model",
+    "size_table",
+]

@@ -50,7 +50,9 @@ class QuantizedLayer:
         return torch.from_numpy(flat.reshape(self.shape))
 
 
-def quantize_layer(weight: torch.Tensor, mask: torch.Tensor | None, bits: int, method: str = "kmeans") -> QuantizedLayer:
+def quantize_layer(
+    weight: torch.Tensor, mask: torch.Tensor | None, bits: int, method: str = "kmeans"
+) -> QuantizedLayer:
     """Fit `method`'s levels at `bits` to the survivors of `weight` (mask None = keep every nonzero)."""
     check_bits(bits, low=1, high=MAX_BITS)
     w = weight.detach().cpu().numpy().astype(np.float32).ravel()

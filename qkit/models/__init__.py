@@ -3,7 +3,7 @@
 Importing each family module registers its models in `MODELS`.
 """
 
-from . import lenet, mobilenet, resnet, vgg  # noqa: F401  (registers the models)
+from . import autoencoder, lenet, mobilenet, resnet, vgg  # noqa: F401  (importing registers the models)
 from .counting import count_macs, count_params
 from .registry import MODELS, build_model, model_options
 

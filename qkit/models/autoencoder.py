@@ -191,11 +191,15 @@ def logistic_mixture_nll(params: Tensor, pixels: Tensor, mixtures: int) -> Tenso
     bins take the tails), as in PixelCNN++ (Salimans et al., arXiv 1701.05517) but without RGB coupling."""
     logit_w, means, log_scales = _split_mixture(params, mixtures)
     x = (pixels.float() / 127.5 - 1.0).unsqueeze(2)
-    inv_s, half_bin = torch.exp(-log_scales), 1.0 / 255
-    upper = torch.where(x > 0.999, torch.full_like(x, math.inf), x + half_bin)
-    lower = torch.where(x < -0.999, torch.full_like(x, -math.inf), x - half_bin)
-    cdf_up, cdf_low = torch.sigmoid(inv_s * (upper - means)), torch.sigmoid(inv_s * (lower - means))
-    log_prob = torch.log((cdf_up - cdf_low).clamp(min=1e-12))
+    inv_s, centered = torch.exp(-log_scales), x - means
+    plus, minus = inv_s * (centered + 1.0 / 255), inv_s * (centered - 1.0 / 255)
+    bin_prob = torch.sigmoid(plus) - torch.sigmoid(minus)
+    mid = inv_s * centered  # density at the bin centre, for bins too narrow for float32 differences
+    log_density = mid - log_scales - 2 * F.softplus(mid) - math.log(127.5)
+    log_mid = torch.where(bin_prob > 1e-5, torch.log(bin_prob.clamp(min=1e-12)), log_density)
+    log_prob = torch.where(
+        x < -0.999, plus - F.softplus(plus), torch.where(x > 0.999, -F.softplus(minus), log_mid)
+    )
     return -torch.logsumexp(log_prob + F.log_softmax(logit_w, 2), 2)
 
 

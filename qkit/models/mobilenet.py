@@ -3,7 +3,7 @@ arXiv:1801.04381).
 
 A 3x3 stem, inverted residual blocks (1x1 expand, 3x3 depthwise, 1x1 linear projection, each with BN; ReLU6
 after the first two), a 1x1 conv to 128 channels, global average pooling, one linear layer. The stem keeps
-full resolution because the inputs are only 28-32 pixels. About 64k parameters at `width_mult=1.0`.
+full resolution because the inputs are only 28-32 pixels. About 70k parameters at `width_mult=1.0`.
 """
 
 from __future__ import annotations

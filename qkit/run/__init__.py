@@ -1,6 +1,5 @@
-"""Batch reproduction: the `qkit` command, resumable papermill runs and sweeps, the scorecard, classroom copies.
-
-This is the top layer: it runs the notebooks in `reproductions/` and never imports ipywidgets.
+"""Batch reproduction: the `qkit` command, resumable papermill runs and sweeps, the scorecard, classroom
+copies. This is the top layer: it runs the notebooks in `reproductions/` and never imports ipywidgets.
 """
 
 

@@ -12,8 +12,9 @@ from .runs import RunSpec, execute, finished_record, is_finished
 
 
 def run_all(specs: list[RunSpec], executor: Executor, timeout: float | None = None,
-            echo: Callable[[str], None] = print) -> list[dict[str, Any]]:
+            echo: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Execute every unfinished run and return all run records in the order of `specs`."""
+    echo = echo or _say
     records: dict[int, dict[str, Any]] = {}
     todo = []
     for i, spec in enumerate(specs):
@@ -33,6 +34,10 @@ def run_all(specs: list[RunSpec], executor: Executor, timeout: float | None = No
             records[i] = _outcome(future, specs[i], started)
             echo(_line(i, specs, records[i]["status"], _summary(records[i])))
     return [records[i] for i in range(len(specs))]
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)  # progress must show when stdout is a file or a pipe, too
 
 
 def _outcome(future: Any, spec: RunSpec, started: float) -> dict[str, Any]:

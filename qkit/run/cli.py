@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,10 +12,12 @@ from . import QkitError
 from .batch import run_all
 from .classroom import make_classroom
 from .executors import open_executor
-from .notebooks import Notebook, discover, resolve
+from .notebooks import discover, resolve
 from .params import RESERVED, grid_points, load_yaml, parse_cli_value, validate
 from .runs import RunSpec, plan
 from .scorecard import write_scorecard
+
+NAMES_HELP = "notebook stems or unambiguous prefixes such as 01 (default: all)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,8 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     except QkitError as exc:
         print(f"qkit: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `qkit list | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except KeyboardInterrupt:
-        print("qkit: interrupted; finished runs are kept, run the same command again to go on", file=sys.stderr)
+        print("qkit: interrupted; finished runs are kept, run the same command to go on", file=sys.stderr)
         return 130
 
 
@@ -34,9 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qkit", description="Reproduce quantization papers from notebooks.")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
     listing = _command(sub, "list", cmd_list, "list the reproductions and their parameters")
-    listing.add_argument("names", nargs="*", metavar="NAME", help="notebook stems or prefixes (default: all)")
+    listing.add_argument("names", nargs="*", metavar="NAME", help=NAMES_HELP)
     reproduce = _command(sub, "reproduce", cmd_reproduce, "run reproductions and write the scorecard")
-    reproduce.add_argument("names", nargs="*", metavar="NAME", help="notebook stems or prefixes (default: all)")
+    reproduce.add_argument("names", nargs="*", metavar="NAME", help=NAMES_HELP)
     _add_run_options(reproduce)
     sweep = _command(sub, "sweep", cmd_sweep, "run one notebook over a grid of parameters")
     sweep.add_argument("name", metavar="NAME", help="notebook stem or prefix")
@@ -51,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _command(sub: Any, name: str, func: Any, help: str) -> argparse.ArgumentParser:
     parser = sub.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".")
     parser.add_argument("--notebooks", metavar="DIR",
-                        help="folder of notebooks (default: $QKIT_NOTEBOOKS, else the repository's reproductions/)")
+                        help="notebooks folder (default: $QKIT_NOTEBOOKS, else the repo's reproductions/)")
     parser.set_defaults(command=func)
     return parser
 
@@ -65,7 +71,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, metavar="S", help="per-cell time limit in seconds")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--scheduler", metavar="ADDRESS", help="run on a Dask cluster, e.g. tcp://host:8786")
-    where.add_argument("--dask", action="store_true", help="run on a local Dask cluster of --workers processes")
+    where.add_argument("--dask", action="store_true", help="run on a local Dask cluster of --workers workers")
     parser.add_argument("--workers", type=int, default=1, metavar="N", help="runs at a time (default: 1)")
 
 
@@ -96,7 +102,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_classroom(args: argparse.Namespace) -> int:
-    notebooks: list[Notebook] = discover(args.notebooks)
+    notebooks = discover(args.notebooks)
     student, teacher = make_classroom([nb.path for nb in notebooks], args.out)
     print(f"{len(notebooks)} notebooks: students {student}, teacher {teacher}")
     return 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import ctypes
+import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -32,7 +34,9 @@ class LocalPool:
 
     def __init__(self, workers: int) -> None:
         self.slots = workers
-        self._pool = concurrent.futures.ProcessPoolExecutor(workers, initializer=_die_with_parent)
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        self._pool = concurrent.futures.ProcessPoolExecutor(
+            workers, initializer=_init_worker, initargs=(threads,))
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> concurrent.futures.Future:
         return self._pool.submit(fn, *args)
@@ -64,7 +68,8 @@ class DaskPool:
 
 
 @contextmanager
-def open_executor(workers: int = 1, scheduler: str | None = None, dask_local: bool = False) -> Iterator[Executor]:
+def open_executor(workers: int = 1, scheduler: str | None = None,
+                  dask_local: bool = False) -> Iterator[Executor]:
     """The executor the command line asked for, closed on exit."""
     if scheduler:
         with _connect(scheduler) as client:
@@ -72,7 +77,8 @@ def open_executor(workers: int = 1, scheduler: str | None = None, dask_local: bo
     elif dask_local:
         from distributed import Client, LocalCluster
 
-        with LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=None) as cluster:
+        quiet = {"dashboard_address": None, "silence_logs": logging.ERROR}
+        with LocalCluster(n_workers=workers, threads_per_worker=1, **quiet) as cluster:
             with Client(cluster) as client:
                 yield DaskPool(client)
     else:
@@ -89,12 +95,15 @@ def _connect(address: str) -> Any:
     try:
         return Client(address, timeout=CONNECT_TIMEOUT_S)
     except (OSError, TimeoutError, ValueError) as exc:
-        raise QkitError(f"cannot reach the Dask scheduler at {address!r} within {CONNECT_TIMEOUT_S} s: {exc}") from exc
+        reason = f"cannot reach the Dask scheduler at {address!r} within {CONNECT_TIMEOUT_S} s"
+        raise QkitError(f"{reason}: {exc}") from exc
 
 
-def _die_with_parent() -> None:
-    """Linux: end this worker when the qkit process dies (even by SIGKILL), so no orphan keeps running a
-    notebook; its kernel then exits by itself (ipykernel watches its parent)."""
+def _init_worker(threads: int) -> None:
+    """Share the cores between the workers' kernels (unless OMP_NUM_THREADS is set), and on Linux end this
+    worker when the qkit process dies, even by SIGKILL, so no orphan keeps running a notebook; its kernel then
+    exits by itself (ipykernel watches its parent)."""
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     if sys.platform.startswith("linux"):
         PR_SET_PDEATHSIG = 1
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)

@@ -48,7 +48,7 @@ def grid_points(grid: dict[str, Any]) -> list[dict[str, Any]]:
     axes = {name: values if isinstance(values, list) else [values] for name, values in grid.items()}
     if any(not values for values in axes.values()):
         raise QkitError(f"every grid entry needs at least one value, got {grid}")
-    return [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
+    return [dict(zip(axes, combo, strict=True)) for combo in itertools.product(*axes.values())]
 
 
 def validate(notebook: Notebook, params: dict[str, Any]) -> dict[str, Any]:
@@ -64,18 +64,17 @@ def validate(notebook: Notebook, params: dict[str, Any]) -> dict[str, Any]:
         value = _maybe_yaml(value, type_name)
         if not fits(value, type_name):
             raise QkitError(
-                f"parameter {name!r} of {notebook.name} must be {type_name}, got {value!r}; {_listing(notebook)}"
+                f"parameter {name!r} of {notebook.name} must be {type_name}, "
+                f"got {value!r} ({type(value).__name__}); {_listing(notebook)}"
             )
         checked[name] = value
     return checked
 
 
 def fits(value: Any, type_name: str) -> bool:
-    """Does `value` fit a papermill type name such as "int", "Optional[str]", "List[int]", "Union[int, str]"?"""
+    """Does `value` fit a papermill type name such as "int", "Optional[str]", "List[int]", "int | str"?"""
     type_name = type_name.replace(" ", "")
-    union = re.fullmatch(r"(?:Optional|Union)\[(.*)\]", type_name)
-    options = _split_args(union.group(1)) + ["None"] * type_name.startswith("Optional") if union else (
-        _split_args(type_name, sep="|") if "|" in type_name else None)
+    options = _union_options(type_name)
     if options:
         return any(value is None if option == "None" else fits(value, option) for option in options)
     if type_name == "None":
@@ -92,6 +91,15 @@ def fits(value: Any, type_name: str) -> bool:
         (item,) = _split_args(container.group(2))[:1]
         return all(fits(v, item) for v in value)
     return ok
+
+
+def _union_options(type_name: str) -> list[str]:
+    """["int", "None"] for "Optional[int]", "Union[int, None]" or "int|None"; [] for other types."""
+    match = re.fullmatch(r"(Optional|Union)\[(.*)\]", type_name)
+    if match:
+        return _split_args(match.group(2)) + (["None"] if match.group(1) == "Optional" else [])
+    options = _split_args(type_name, sep="|")
+    return options if len(options) > 1 else []
 
 
 def _maybe_yaml(value: Any, type_name: str) -> Any:

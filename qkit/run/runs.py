@@ -25,6 +25,7 @@ from .notebooks import Notebook
 
 RESULT = "result.json"
 RECORD = "run.json"
+INCOMPLETE = "result.incomplete.json"  # result.json of a run whose later cells failed
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ def execute(spec: RunSpec, timeout: float | None = None) -> dict[str, Any]:
     """Run the notebook with papermill in the run folder (one kernel) and return the run record."""
     folder = Path(spec.folder)
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / INCOMPLETE).unlink(missing_ok=True)
     started = time.time()
     record = {"notebook": spec.notebook, "title": spec.title, "params": spec.params, "status": "running",
               "started": _stamp(started), "host": socket.gethostname()}
@@ -73,11 +75,11 @@ def execute(spec: RunSpec, timeout: float | None = None) -> dict[str, Any]:
     if error is None and not (folder / RESULT).exists():
         error = {"message": f"the notebook wrote no {RESULT}"}
     if error is not None and (folder / RESULT).exists():  # a later cell failed: not finished, retry next time
-        os.replace(folder / RESULT, folder / "result.incomplete.json")
-    export_html(spec)
+        os.replace(folder / RESULT, folder / INCOMPLETE)
+    html_error = export_html(spec)
     ended = time.time()
     record.update(status="failed" if error else "finished", ended=_stamp(ended),
-                  elapsed_s=round(ended - started, 2), error=error)
+                  elapsed_s=round(ended - started, 2), error=error, html_error=html_error)
     write_json(folder / RECORD, record)
     return record
 
@@ -87,8 +89,8 @@ def finished_record(spec: RunSpec) -> dict[str, Any]:
     folder = Path(spec.folder)
     record = read_json(folder / RECORD) or {"notebook": spec.notebook, "params": spec.params}
     if record.get("status") != "finished":
-        export_html(spec)
-        record.update(status="finished", error=None, note="completed before an interruption")
+        record.update(status="finished", error=None, note="result.json was written before an interruption",
+                      html_error=export_html(spec))
         write_json(folder / RECORD, record)
     return record
 
@@ -97,12 +99,18 @@ def output_notebook(spec: RunSpec) -> Path:
     return Path(spec.folder) / f"{spec.notebook}.ipynb"
 
 
-def export_html(spec: RunSpec) -> None:
-    """Write the executed notebook's HTML next to it (nothing when papermill never wrote it)."""
+def export_html(spec: RunSpec) -> str | None:
+    """Write the executed notebook's HTML next to it; return why not when that failed (a notebook cut off by
+    a kill, for instance), None otherwise."""
     executed = output_notebook(spec)
-    if executed.exists():
+    if not executed.exists():
+        return "papermill wrote no executed notebook"
+    try:
         body, _ = HTMLExporter().from_filename(str(executed))
-        write_text(executed.with_suffix(".html"), body)
+    except Exception as exc:  # nbformat's and nbconvert's errors share no base class
+        return f"{type(exc).__name__}: {exc}"[:300]
+    write_text(executed.with_suffix(".html"), body)
+    return None
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -120,9 +128,10 @@ def read_json(path: Path) -> dict[str, Any] | None:
 def _papermill(spec: RunSpec, timeout: float | None) -> dict[str, Any] | None:
     """Execute; return None on success or the error (cell and message)."""
     try:
+        parameters = {**spec.overrides, "results_dir": spec.folder}
         papermill.execute_notebook(
-            spec.source, str(output_notebook(spec)), parameters={**spec.overrides, "results_dir": spec.folder},
-            cwd=spec.folder, progress_bar=False, execution_timeout=timeout,
+            spec.source, str(output_notebook(spec)), parameters=parameters, cwd=spec.folder,
+            progress_bar=False, execution_timeout=timeout,
             extra_arguments=["--IPKernelApp.log_level=ERROR"],  # no TCP-without-encryption warning per run
         )
     except papermill.PapermillExecutionError as exc:

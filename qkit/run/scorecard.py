@@ -34,7 +34,8 @@ class Run:
     def status(self) -> str:
         if self.result is not None:
             return "finished"
-        return "interrupted" if self.record.get("status") == "running" else self.record.get("status", "unknown")
+        status = self.record.get("status", "unknown")
+        return "interrupted" if status == "running" else status
 
     @property
     def params(self) -> dict[str, Any]:
@@ -55,7 +56,8 @@ def write_scorecard(out: str | os.PathLike) -> Path:
     """Write SUMMARY.md, summary.html and the sweep plots under `out`; return the SUMMARY.md path."""
     out = Path(out)
     groups = collect(out)
-    lines = ["# qkit scorecard", "", f"Written {datetime.now().astimezone():%Y-%m-%d %H:%M %Z} from `{out}`.", ""]
+    written = f"{datetime.now().astimezone():%Y-%m-%d %H:%M %Z}"
+    lines = ["# qkit scorecard", "", f"Written {written} from `{out}`.", ""]
     lines += _overview(groups)
     for name, runs in groups.items():
         lines += _paper_section(out, name, runs)
@@ -106,7 +108,7 @@ def _sweep(out: Path, name: str, runs: list[Run]) -> list[str]:
     rows = [swept + metric_names + claim_ids + ["run time", "notebook"]]
     for run in sorted(runs, key=lambda r: [_sort_key(r.params.get(k)) for k in swept]):
         claims = {c["id"]: c for c in run.result.get("claims", [])}
-        rows.append([_fmt(run.params.get(k)) for k in swept]
+        rows.append([str(run.params.get(k)) for k in swept]
                     + [_fmt(_headline(run.result).get(m, "")) for m in metric_names]
                     + [_claim_cell(claims.get(c)) for c in claim_ids] + [_time(run), _links(out, run)])
     lines = [f"### Sweep over {', '.join(swept) or 'repeated runs'} ({len(runs)} points)", ""]
@@ -131,7 +133,7 @@ def _plot(path: Path, runs: list[Run], swept: list[str], metrics: list[str]) -> 
     xs = sorted({repr(r.params.get(x_name)): r.params.get(x_name) for r in runs}.values(), key=_sort_key)
     position = {repr(x): (x if _is_number(x) else i) for i, x in enumerate(xs)}
     fig = Figure(figsize=(4.2 * len(numeric), 3.2), layout="constrained")
-    for ax, metric in zip(fig.subplots(1, len(numeric), squeeze=False)[0], numeric):
+    for ax, metric in zip(fig.subplots(1, len(numeric), squeeze=False)[0], numeric, strict=True):
         for label, group in _lines(runs, others).items():
             group = sorted(group, key=lambda r: position[repr(r.params.get(x_name))])
             ax.plot([position[repr(r.params.get(x_name))] for r in group],
@@ -151,7 +153,7 @@ def _plot(path: Path, runs: list[Run], swept: list[str], metrics: list[str]) -> 
 def _lines(runs: list[Run], others: list[str]) -> dict[str, list[Run]]:
     lines: dict[str, list[Run]] = {}
     for run in runs:
-        label = ", ".join(f"{k}={_fmt(run.params.get(k))}" for k in others)
+        label = ", ".join(f"{k}={run.params.get(k)}" for k in others)
         lines.setdefault(label, []).append(run)
     return lines
 
@@ -212,7 +214,7 @@ def _sort_key(value: Any) -> tuple:
 def _table(rows: list[list[Any]]) -> list[str]:
     cells = [[str(c).replace("|", "\\|").replace("\n", " ") for c in row] for row in rows]
     header, body = cells[0], cells[1:]
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in body]
+    return ["| " + " | ".join(row) + " |" for row in [header, ["---"] * len(header), *body]]
 
 
 def _html(markdown: str) -> str:

@@ -1,4 +1,5 @@
-"""A Directed-Evolution Method for Sparsification and Compression of Neural Networks (Franca-Neto, arXiv 2206.05859).
+"""A Directed-Evolution Method for Sparsification and Compression of Neural Networks
+(Franca-Neto, arXiv 2206.05859).
 
 The student starts as a copy of the teacher. Each generation, a population of candidate masks is bred from
 the current mask by zeroing a further share of the surviving weights; every candidate is scored by the
@@ -50,7 +51,9 @@ def teacher_kl(teacher_logp: torch.Tensor, student_logits: torch.Tensor) -> torc
     return (teacher_logp.exp() * (teacher_logp - student_logp)).sum(dim=-1).mean()
 
 
-def evaluate_candidates(model: nn.Module, candidates: Masks, x: torch.Tensor, teacher_logp: torch.Tensor) -> torch.Tensor:
+def evaluate_candidates(
+    model: nn.Module, candidates: Masks, x: torch.Tensor, teacher_logp: torch.Tensor
+) -> torch.Tensor:
     """Fitness of every candidate at once: `candidates[name]` has shape [population, *weight.shape]."""
     fixed = {**dict(model.named_parameters()), **dict(model.named_buffers())}
     stacked = {name: fixed[name].detach() * m for name, m in candidates.items()}
@@ -62,26 +65,40 @@ def evaluate_candidates(model: nn.Module, candidates: Masks, x: torch.Tensor, te
         return vmap(one)(stacked)
 
 
-def evaluate_candidates_loop(model: nn.Module, candidates: Masks, x: torch.Tensor,
-                             teacher_logp: torch.Tensor) -> torch.Tensor:
+def evaluate_candidates_loop(
+    model: nn.Module, candidates: Masks, x: torch.Tensor, teacher_logp: torch.Tensor
+) -> torch.Tensor:
     """The same fitness values as `evaluate_candidates`, one candidate per loop iteration (the reference)."""
     fixed = {**dict(model.named_parameters()), **dict(model.named_buffers())}
     population = next(iter(candidates.values())).shape[0]
     with torch.no_grad():
-        return torch.stack([
-            teacher_kl(teacher_logp, functional_call(
-                model, {**fixed, **{n: fixed[n].detach() * m[c] for n, m in candidates.items()}}, (x,)))
-            for c in range(population)
-        ])
+        return torch.stack(
+            [
+                teacher_kl(
+                    teacher_logp,
+                    functional_call(
+                        model, {**fixed, **{n: fixed[n].detach() * m[c] for n, m in candidates.items()}}, (x,)
+                    ),
+                )
+                for c in range(population)
+            ]
+        )
 
 
 def schedule_sparsity(target_sparsity: float, generation: int, generations: int) -> float:
-    """Pruned share after `generation` of `generations`: 1 - (1 - s)^(g/G), so each step zeroes the same share."""
+    """Pruned share after generation g of G: 1 - (1 - s)^(g/G), so each step zeroes the same share."""
     return 1.0 - (1.0 - target_sparsity) ** (generation / generations)
 
 
-def breed(weights: dict[str, torch.Tensor], masks: Masks, group: list[str], n_zeros: int, population: int,
-          mutation_rate: float, gen: torch.Generator) -> dict[str, torch.Tensor]:
+def breed(
+    weights: dict[str, torch.Tensor],
+    masks: Masks,
+    group: list[str],
+    n_zeros: int,
+    population: int,
+    mutation_rate: float,
+    gen: torch.Generator,
+) -> dict[str, torch.Tensor]:
     """Candidate masks for one group of weights, [population, *shape] each, with `n_zeros` pruned in total."""
     flat_w = torch.cat([weights[n].detach().abs().flatten() for n in group]).cpu()
     flat_m = torch.cat([masks[n].flatten() for n in group]).cpu()
@@ -95,8 +112,10 @@ def breed(weights: dict[str, torch.Tensor], masks: Masks, group: list[str], n_ze
         picks = torch.rand(population - 1, pool.numel(), generator=gen).argsort(dim=1)[:, :k]
         cand[torch.arange(1, population).unsqueeze(1), pool[picks]] = False
     sizes = [masks[n].numel() for n in group]
-    return {n: piece.reshape(population, *masks[n].shape).to(masks[n].device)
-            for n, piece in zip(group, torch.split(cand, sizes, dim=1))}
+    return {
+        n: piece.reshape(population, *masks[n].shape).to(masks[n].device)
+        for n, piece in zip(group, torch.split(cand, sizes, dim=1), strict=True)
+    }
 
 
 def _inputs(data) -> torch.Tensor:
@@ -104,8 +123,16 @@ def _inputs(data) -> torch.Tensor:
     return data if isinstance(data, torch.Tensor) else data.tensors[0]
 
 
-def _finetune(student: nn.Module, teacher: nn.Module, x_all: torch.Tensor, masks: Masks, steps: int,
-              batch: int, lr: float, gen: torch.Generator) -> None:
+def _finetune(
+    student: nn.Module,
+    teacher: nn.Module,
+    x_all: torch.Tensor,
+    masks: Masks,
+    steps: int,
+    batch: int,
+    lr: float,
+    gen: torch.Generator,
+) -> None:
     """A few Adam steps of distillation (the fitness KL) with the masks held at zero."""
     handle = apply_masks(student, masks)
     opt = torch.optim.Adam(student.parameters(), lr=lr)
@@ -176,14 +203,28 @@ def directed_evolution(
         masks = {n: c[best].clone() for n, c in candidates.items()}
         if finetune_steps:
             _finetune(student, teacher, x_all, masks, finetune_steps, finetune_batch, lr, gen)
-        rows.append({"generation": g, "sparsity": overall_sparsity(masks), "best_kl": float(fitness[best]),
-                     "median_kl": float(fitness.median()), "magnitude_kl": float(fitness[0]),
-                     "seconds": time.perf_counter() - start})
+        rows.append(
+            {
+                "generation": g,
+                "sparsity": overall_sparsity(masks),
+                "best_kl": float(fitness[best]),
+                "median_kl": float(fitness.median()),
+                "magnitude_kl": float(fitness[0]),
+                "seconds": time.perf_counter() - start,
+            }
+        )
         if callback is not None:
             callback(g, {n: m.clone() for n, m in masks.items()})
     apply_masks(student, masks).remove()
     return student, masks, pd.DataFrame(rows)
 
 
-__all__ = ["GROUPINGS", "breed", "directed_evolution", "evaluate_candidates",
-           "evaluate_candidates_loop", "schedule_sparsity", "teacher_kl"]
+__all__ = [
+    "GROUPINGS",
+    "breed",
+    "directed_evolution",
+    "evaluate_candidates",
+    "evaluate_candidates_loop",
+    "schedule_sparsity",
+    "teacher_kl",
+]

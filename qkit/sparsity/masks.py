@@ -18,8 +18,11 @@ PRUNABLE = (nn.Conv2d, nn.Linear)
 
 def prunable_weights(model: nn.Module) -> dict[str, nn.Parameter]:
     """The weights pruning may touch, by parameter name (`"fc1.weight"`), in model order."""
-    return {f"{name}.weight" if name else "weight": m.weight for name, m in model.named_modules()
-            if isinstance(m, PRUNABLE)}
+    return {
+        f"{name}.weight" if name else "weight": m.weight
+        for name, m in model.named_modules()
+        if isinstance(m, PRUNABLE)
+    }
 
 
 def dense_masks(model: nn.Module) -> Masks:
@@ -47,11 +50,20 @@ def overall_sparsity(masks: Masks) -> float:
 def sparsity_report(model_or_masks: nn.Module | Masks) -> pd.DataFrame:
     """One row per prunable weight (and a `total` row): size, survivors, sparsity."""
     masks = masks_from_zeros(model_or_masks) if isinstance(model_or_masks, nn.Module) else model_or_masks
-    rows = [{"layer": name, "weights": m.numel(), "survivors": int(m.sum()),
-             "sparsity": 1.0 - int(m.sum()) / m.numel()} for name, m in masks.items()]
+    rows = [
+        {
+            "layer": name,
+            "weights": m.numel(),
+            "survivors": int(m.sum()),
+            "sparsity": 1.0 - int(m.sum()) / m.numel(),
+        }
+        for name, m in masks.items()
+    ]
     total = sum(r["weights"] for r in rows)
     alive = sum(r["survivors"] for r in rows)
-    rows.append({"layer": "total", "weights": total, "survivors": alive, "sparsity": 1.0 - alive / max(total, 1)})
+    rows.append(
+        {"layer": "total", "weights": total, "survivors": alive, "sparsity": 1.0 - alive / max(total, 1)}
+    )
     return pd.DataFrame(rows)
 
 
@@ -75,7 +87,9 @@ def apply_masks(model: nn.Module, masks: Masks) -> MaskHandle:
     re-multiplies the weight by its mask before every forward (a safety net for optimizers that already held
     momentum). Parametrizations would rename the state_dict keys, which caching and encoding rely on.
     """
-    modules = {f"{n}.weight" if n else "weight": m for n, m in model.named_modules() if isinstance(m, PRUNABLE)}
+    modules = {
+        f"{n}.weight" if n else "weight": m for n, m in model.named_modules() if isinstance(m, PRUNABLE)
+    }
     unknown = sorted(set(masks) - set(modules))
     if unknown:
         raise ValueError(f"masks for unknown weights {unknown}; prunable weights: {sorted(modules)}")
@@ -94,8 +108,19 @@ def _remask(mask: torch.Tensor):
     def hook(module: nn.Module, _inputs) -> None:
         with torch.no_grad():
             module.weight.mul_(mask)
+
     return hook
 
 
-__all__ = ["MaskHandle", "Masks", "PRUNABLE", "apply_masks", "dense_masks", "masked_state", "masks_from_zeros",
-           "overall_sparsity", "prunable_weights", "sparsity_report"]
+__all__ = [
+    "MaskHandle",
+    "Masks",
+    "PRUNABLE",
+    "apply_masks",
+    "dense_masks",
+    "masked_state",
+    "masks_from_zeros",
+    "overall_sparsity",
+    "prunable_weights",
+    "sparsity_report",
+]

@@ -30,8 +30,12 @@ def plot_sparsity_curve(curve: pd.DataFrame, metric: str = "accuracy", *, ax: Ax
 def plot_mask(image: np.ndarray, *, ax: Axes | None = None, title: str = "mask") -> Figure:
     """A mask picture (e.g. survivors per input pixel) as an image with a colorbar."""
     ax = _axes(ax, (4.0, 3.8))
-    shown = ax.imshow(image, cmap="viridis", interpolation="nearest", aspect="auto" if image.shape[0] > 64 and
-                      image.shape[1] / image.shape[0] > 4 else "equal")
+    shown = ax.imshow(
+        image,
+        cmap="viridis",
+        interpolation="nearest",
+        aspect="auto" if image.shape[0] > 64 and image.shape[1] / image.shape[0] > 4 else "equal",
+    )
     ax.figure.colorbar(shown, ax=ax, fraction=0.046)
     ax.set(title=title, xticks=[], yticks=[])
     return ax.figure

@@ -20,7 +20,7 @@ SCOPES: Registry = Registry("pruning scope")
 
 
 def keep_top(scores: torch.Tensor, n_pruned: int) -> torch.Tensor:
-    """Bool mask of `scores`' shape that drops exactly the `n_pruned` lowest scores (stable: earlier first)."""
+    """Bool mask of `scores`' shape dropping exactly the `n_pruned` lowest scores (stable: earlier first)."""
     flat = scores.flatten()
     order = torch.argsort(flat, stable=True)
     mask = torch.ones(flat.numel(), dtype=torch.bool, device=flat.device)
@@ -38,7 +38,7 @@ def _global_scope(scores: dict[str, torch.Tensor], sparsity: float) -> Masks:
     flat = torch.cat([s.flatten() for s in scores.values()])
     mask = keep_top(flat, round(sparsity * flat.numel()))
     pieces = torch.split(mask, [s.numel() for s in scores.values()])
-    return {name: piece.view_as(s) for (name, s), piece in zip(scores.items(), pieces)}
+    return {name: piece.view_as(s) for (name, s), piece in zip(scores.items(), pieces, strict=True)}
 
 
 def prune_by_score(model: nn.Module, sparsity: float, scorer: Scorer, scope: str = "layer") -> Masks:
@@ -49,7 +49,7 @@ def prune_by_score(model: nn.Module, sparsity: float, scorer: Scorer, scope: str
 
 
 def magnitude_prune(model: nn.Module, sparsity: float, scope: str = "layer") -> Masks:
-    """Keep the largest |w|: the classic baseline (Han et al. 2015). Returns masks; apply them with apply_masks."""
+    """Keep the largest |w| (Han et al. 2015), the classic baseline. Returns masks; see apply_masks."""
     return prune_by_score(model, sparsity, torch.abs, scope)
 
 

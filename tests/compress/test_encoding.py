@@ -27,13 +27,19 @@ def sparse_net(seed: int, sparsity: float, shape=(7, 13)) -> tuple[nn.Module, di
             if name.endswith("weight"):
                 p.mul_(torch.rand(p.shape, generator=gen) >= sparsity)
     for name in ("0.weight", "2.weight"):
-        layers[name] = quantize_layer(net.state_dict()[name], None, 1 + seed % 8, ("uniform", "kmeans")[seed % 2])
+        layers[name] = quantize_layer(
+            net.state_dict()[name], None, 1 + seed % 8, ("uniform", "kmeans")[seed % 2]
+        )
     return net, layers
 
 
 @settings(max_examples=30, deadline=None)
-@given(seed=st.integers(0, 10_000), sparsity=st.floats(0.0, 0.999),
-       rows=st.integers(1, 40), cols=st.integers(1, 600))
+@given(
+    seed=st.integers(0, 10_000),
+    sparsity=st.floats(0.0, 0.999),
+    rows=st.integers(1, 40),
+    cols=st.integers(1, 600),
+)
 def test_round_trip_is_exact(seed, sparsity, rows, cols):
     net, layers = sparse_net(seed, sparsity, (rows, cols))
     decoded = decode_model(encode_model(net, layers))

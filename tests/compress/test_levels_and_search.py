@@ -10,7 +10,9 @@ from qkit.sparsity import magnitude_prune
 def bimodal(n: int = 4000) -> torch.Tensor:
     gen = torch.Generator().manual_seed(0)
     signs = torch.where(torch.rand(n, generator=gen) < 0.5, -1.0, 1.0)
-    return signs * (0.5 + 0.05 * torch.randn(n, generator=gen)) + 0.01 * (torch.rand(n, generator=gen) > 0.999)
+    return signs * (0.5 + 0.05 * torch.randn(n, generator=gen)) + 0.01 * (
+        torch.rand(n, generator=gen) > 0.999
+    )
 
 
 @pytest.mark.parametrize("method", LEVEL_METHODS.names())
@@ -24,7 +26,9 @@ def test_levels_sorted_and_counted(method, bits):
 
 def test_kmeans_beats_uniform_on_bimodal():
     w = bimodal()
-    err = {m: float(((quantize_layer(w, None, 2, m).weight() - w) ** 2).mean()) for m in ("uniform", "kmeans")}
+    err = {
+        m: float(((quantize_layer(w, None, 2, m).weight() - w) ** 2).mean()) for m in ("uniform", "kmeans")
+    }
     assert err["kmeans"] < 0.5 * err["uniform"]
 
 

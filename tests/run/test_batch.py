@@ -9,7 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from qkit.run.batch import run_all
 from qkit.run.cli import main
+from qkit.run.executors import LocalPool
+from qkit.run.notebooks import load
+from qkit.run.runs import plan, write_json
 
 DATA = Path(__file__).parent / "data"
 
@@ -40,10 +44,13 @@ def test_sweep_collects_results_and_records_failures(swept):
     out, _, code = swept
     assert code == 1  # one point failed
     assert sorted(r["metrics"]["y"] for r in results(out).values()) == [1.0, 4.0]
+    assert all(r["metrics"]["ran_in_results_dir"] for r in results(out).values())
     (failed,) = [r for r in records(out) if r["status"] == "failed"]
     assert failed["params"]["x"] == -1
-    assert failed["error"]["cell"] == 4  # the 4th executed cell, counting papermill's injected one
-    assert failed["error"]["message"] == "cell 4: ValueError: x must be non-negative, got -1"
+    assert failed["error"]["cell"] == 6  # the 6th executed cell, counting papermill's injected one
+    assert failed["error"]["message"] == "cell 6: ValueError: x must be non-negative, got -1"
+    (incomplete,) = (out / "01_tiny").glob("*/result.incomplete.json")  # written before the failing cell
+    assert json.loads(incomplete.read_text())["params"]["x"] == -1
     for folder in (out / "01_tiny").glob("*/"):
         if folder.is_dir():
             assert {"01_tiny.ipynb", "01_tiny.html", "run.json"} <= {p.name for p in folder.iterdir()}
@@ -63,7 +70,8 @@ def test_scorecard_has_claims_metrics_plot_and_failures(swept):
     out, _, _ = swept
     summary = (out / "SUMMARY.md").read_text()
     for text in ("01_tiny: Tiny test notebook", "y-nonnegative", "y-large", "**does not hold**: y = 1.0 vs 3",
-                 "holds: y = 4.0 vs 3", "sweep.png", "ValueError: x must be non-negative, got -1", "01_tiny.html"):
+                 "holds: y = 4.0 vs 3", "sweep.png", "ValueError: x must be non-negative, got -1",
+                 "01_tiny.html"):
         assert text in summary
     assert (out / "01_tiny" / "sweep.png").read_bytes().startswith(b"\x89PNG")
     html = (out / "summary.html").read_text()
@@ -92,22 +100,38 @@ def test_dask_local_cluster_gives_the_same_results(swept, tmp_path):
 
 
 def test_sigkill_mid_sweep_loses_nothing(tmp_path):
+    """Kill the command (SIGKILL) while the second of two points runs, then run it again."""
     grid = tmp_path / "grid.yaml"
-    grid.write_text("x: [1, 2, 3]\n")
+    grid.write_text("x: [1, 2]\n")
     out = tmp_path / "runs"
     cmd = [sys.executable, "-m", "qkit.run.cli", "sweep", "01", "--grid", str(grid), "-p", "sleep", "0.5",
            "--out", str(out), "--notebooks", str(DATA)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
-    while not results(out) and time.time() < deadline:
-        time.sleep(0.1)
+    while len(records(out)) < 2 and time.time() < deadline:  # the second run has started
+        time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     finished = {p: p.stat().st_mtime_ns for p in (out / "01_tiny").glob("*/result.json")}
-    assert 1 <= len(finished) < 3
-    time.sleep(1.5)  # the killed worker's kernel notices its parent is gone and exits
+    assert len(finished) == 1
+    assert [r["status"] for r in records(out)].count("running") == 1
+    time.sleep(1.5)  # were the killed worker's kernel still running, it could finish the point now
     assert {p: p.stat().st_mtime_ns for p in (out / "01_tiny").glob("*/result.json")} == finished
     assert qkit("sweep", "01", "--grid", str(grid), "-p", "sleep", "0.5", "--out", str(out)) == 0
-    assert len(results(out)) == 3
+    assert len(results(out)) == 2
     assert all(p.stat().st_mtime_ns == t for p, t in finished.items())
     assert all(r["status"] == "finished" for r in records(out))
+
+
+def test_a_result_written_before_a_kill_counts_even_with_a_cut_off_notebook(tmp_path):
+    spec = plan(load(DATA / "01_tiny.ipynb"), {"x": 5}, tmp_path)
+    folder = Path(spec.folder)
+    folder.mkdir(parents=True)
+    write_json(folder / "run.json", {"notebook": "01_tiny", "params": spec.params, "status": "running"})
+    write_json(folder / "result.json", {"paper": "01_tiny", "metrics": {"y": 25.0}, "claims": []})
+    (folder / "01_tiny.ipynb").write_text('{"cells": [')  # papermill was killed while saving
+    pool = LocalPool(1)
+    assert run_all([spec], pool, echo=lambda line: None)[0]["status"] == "finished"
+    pool.close()
+    record = json.loads((folder / "run.json").read_text())
+    assert record["status"] == "finished" and "NotJSONError" in record["html_error"]

@@ -46,10 +46,20 @@ def test_de_reaches_target_and_never_unzeroes(schedule):
     start = magnitude_prune(student, 0.3)
     seen = []
     _, masks, history = directed_evolution(
-        teacher, student, torch.randn(64, 1, 4, 4), 0.75, population=4, generations=3, schedule=schedule,
-        finetune_steps=2, masks=start, progress=False, callback=lambda g, m: seen.append(m))
+        teacher,
+        student,
+        torch.randn(64, 1, 4, 4),
+        0.75,
+        population=4,
+        generations=3,
+        schedule=schedule,
+        finetune_steps=2,
+        masks=start,
+        progress=False,
+        callback=lambda g, m: seen.append(m),
+    )
     chain = [start, *seen]
-    for before, after in zip(chain, chain[1:]):
+    for before, after in zip(chain, chain[1:], strict=False):
         assert all(torch.all(after[n] <= before[n]) for n in before)  # a zero stays a zero
     total = sum(m.numel() for m in masks.values())
     assert sum(int((~m).sum()) for m in masks.values()) == round(0.75 * total) or schedule == "layer"

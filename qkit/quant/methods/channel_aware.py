@@ -1,12 +1,13 @@
-"""Direct Quantization for Training Highly Accurate Low Bit-width Deep Neural Networks (Hoang et al., IJCAI 2020,
-arXiv 2012.13762): channel-aware activation quantization.
+"""Direct Quantization for Training Highly Accurate Low Bit-width Deep Neural Networks (Hoang et al., IJCAI
+2020, arXiv 2012.13762): channel-aware activation quantization.
 
-A uniform `bits` grid on `[0, clip]` (or `[-clip, clip]` for signed inputs) whose `clip` minimizes the mean over
-channels of the relative error `||x_c - Q(x_c)||^2 / ||x_c||^2`, instead of the pooled `||x - Q(x)||^2` that a few
-high-variance channels dominate. `"pooled_mse"` is the same quantizer with the pooled objective, for comparison.
-Calibration searches `CANDIDATES` clip values at once on a sample of the activations; during QAT the clip is
-re-searched on the training batch every `refit_every` steps and blended in (moving average), so it keeps
-minimizing its own objective as the activations change. Reading of the abstract; the paper's text is not public.
+A uniform `bits` grid on `[0, clip]` (or `[-clip, clip]` for signed inputs) whose `clip` minimizes the mean
+over channels of the relative error `||x_c - Q(x_c)||^2 / ||x_c||^2`, instead of the pooled `||x -
+Q(x)||^2` that a few high-variance channels dominate. `"pooled_mse"` is the same quantizer with the pooled
+objective, for comparison. Calibration searches `CANDIDATES` clip values at once on a sample of the
+activations; during QAT the clip is re-searched on the training batch every `refit_every` steps and blended
+in (moving average), so it keeps minimizing its own objective as the activations change. Reading of the
+abstract; the paper's text is not public.
 """
 
 from __future__ import annotations
@@ -47,9 +48,11 @@ def per_channel_relative_error(x: torch.Tensor, x_q: torch.Tensor, axis: int = 1
     return torch.where(energy > 0, err / energy.clamp_min(1e-30), torch.full_like(err, float("nan")))
 
 
-def clip_objectives(rows: torch.Tensor, clips: torch.Tensor, bits: int, signed: bool, objective: str) -> torch.Tensor:
-    """The objective for every candidate clip (`[K]`) on `rows` (`[channels, values]`): `"channel"` is the mean
-    relative per-channel error over non-zero channels, `"pooled"` the mean squared error over all values."""
+def clip_objectives(
+    rows: torch.Tensor, clips: torch.Tensor, bits: int, signed: bool, objective: str
+) -> torch.Tensor:
+    """The objective for every candidate clip (`[K]`) on `rows` (`[channels, values]`): `"channel"` is the
+    mean relative per-channel error over non-zero channels, `"pooled"` the mean squared error."""
     qmin, qmax = grid_bounds(bits, signed)
     energy = (rows**2).sum(1)
     live = energy > 0

@@ -1,5 +1,5 @@
-"""Direct Quantization for Training Highly Accurate Low Bit-width Deep Neural Networks (Hoang et al., IJCAI 2020,
-arXiv 2012.13762): weights.
+"""Direct Quantization for Training Highly Accurate Low Bit-width Deep Neural Networks (Hoang et al., IJCAI
+2020, arXiv 2012.13762): weights.
 
 The paper's full text is not public here; this module implements the clearest reading of its abstract.
 
@@ -12,15 +12,16 @@ State of one layer (no full-precision shadow weight drives the forward pass):
 Training step (what the optimizer and the next forward do):
 1. Levels: `dL/dlevel_k = sum of dL/dW over the weights assigned to k` (the gather's gradient); the optimizer
    steps the levels, then they are sorted (assignments remapped) and pushed apart to a minimum gap.
-2. Weights: the forward computes `W_q + (accum - accum.detach())`, so `accum` receives `dL/dW` and the optimizer
-   steps it (for SGD exactly `accum -= lr dL/dW`). Before the next forward, a weight whose `accum` has passed
-   half the gap to its neighbouring level in that direction (0.5 quantization steps) moves to that neighbour and
-   its `accum` resets to 0; at the outermost levels `accum` is clamped to 0 on the outward side.
-Honestly: `accum` is per-weight float state (the optimizer adds its moments too); it differs from a shadow copy in
-that it is relative to the weight's level (moves with it when the level is learned), is reset on every move and
-never enters the forward. Swap the rule by overriding `DirectQuantizer.move`.
+2. Weights: the forward computes `W_q + (accum - accum.detach())`, so `accum` receives `dL/dW` and the
+   optimizer steps it (for SGD exactly `accum -= lr dL/dW`). Before the next forward, a weight whose `accum`
+   has passed half the gap to its neighbouring level in that direction (0.5 quantization steps) moves to
+   that neighbour and its `accum` resets to 0; at the outermost levels `accum` is clamped to 0 outward.
+Honestly: `accum` is per-weight float state (the optimizer adds its moments too); it differs from a shadow
+copy in that it is relative to the weight's level (moves with it when the level is learned), is reset on
+every move and never enters the forward. Swap the rule by overriding `DirectQuantizer.move`.
 Initialization: levels by 1-D k-means (Lloyd, 30 iterations from quantiles) on the float weight at the first
-quant-mode forward (or `init_from(weight)`); afterwards the float weight passed in is ignored and gets no gradient.
+quant-mode forward (or `init_from(weight)`); afterwards the float weight passed in is ignored and gets no
+gradient.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ MIN_GAP = 1e-3  # levels are kept at least this fraction of their span apart, so
 
 
 def kmeans_levels(w: torch.Tensor, n_levels: int, iters: int = 30) -> torch.Tensor:
-    """`n_levels` sorted, distinct levels fitting `w` by Lloyd's algorithm, started from evenly spaced quantiles."""
+    """`n_levels` sorted, distinct levels fitting `w` by Lloyd's algorithm, started from evenly spaced
+    quantiles."""
     flat = w.detach().reshape(-1).float()
     q = (torch.arange(n_levels, dtype=torch.float32, device=flat.device) + 0.5) / n_levels
     levels = project_levels(torch.quantile(flat, q))[0]
@@ -55,7 +57,8 @@ def assign_nearest(w: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
 
 
 def project_levels(levels: torch.Tensor, min_gap: float = MIN_GAP) -> tuple[torch.Tensor, torch.Tensor]:
-    """`(projected, rank)`: levels sorted, then each pushed up to at least `min_gap * span` above the previous;
+    """`(projected, rank)`: levels sorted, then each pushed up to at least `min_gap * span` above the
+    previous;
     `rank[k]` is the new index of old level `k` (to remap assignments)."""
     values, order = torch.sort(levels.detach())
     gap = min_gap * float((values[-1] - values[0]).abs().clamp_min(1e-6))
@@ -67,8 +70,10 @@ def project_levels(levels: torch.Tensor, min_gap: float = MIN_GAP) -> tuple[torc
 def threshold_moves(
     assignment: torch.Tensor, accum: torch.Tensor, levels: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The reassignment rule: `(assignment, accum)` after moving every weight whose `accum` passed half the gap to
-    its neighbour (one level per step, `accum` reset to 0); at the end levels `accum` is clamped to 0 outward."""
+    """The reassignment rule: `(assignment, accum)` after moving every weight whose `accum` passed half the
+    gap to
+    its neighbour (one level per step, `accum` reset to 0); at the end levels `accum` is clamped to 0
+    outward."""
     idx = assignment.long()
     top = len(levels) - 1
     gap_up = levels[(idx + 1).clamp(max=top)] - levels[idx]
@@ -83,7 +88,8 @@ def threshold_moves(
 
 
 def direct_weight(levels: torch.Tensor, assignment: torch.Tensor, accum: torch.Tensor) -> torch.Tensor:
-    """`levels[assignment]` forward; gradients reach each level (summed over its weights) and `accum` (dL/dW)."""
+    """`levels[assignment]` forward; gradients reach each level (summed over its weights) and `accum`
+    (dL/dW)."""
     return levels[assignment.long()] + (accum - accum.detach())
 
 

@@ -1,7 +1,8 @@
-"""DoReFa-Net: Training Low Bitwidth Convolutional Neural Networks with Low Bitwidth Gradients (arXiv 1606.06160).
+"""DoReFa-Net: Training Low Bitwidth Convolutional Neural Networks with Low Bitwidth Gradients (arXiv
+1606.06160).
 
-Weights: `tanh`, normalized to [0, 1], rounded to the `bits` grid, mapped back to [-1, 1]. Activations: clipped
-to [0, 1], then rounded to the `bits` grid. Rounding passes the gradient straight through (STE).
+Weights: `tanh`, normalized to [0, 1], rounded to the `bits` grid, mapped back to [-1, 1]. Activations:
+clipped to [0, 1], then rounded to the `bits` grid. Rounding passes the gradient straight through (STE).
 """
 
 from __future__ import annotations

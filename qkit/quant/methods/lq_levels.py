@@ -1,10 +1,10 @@
 """LQ-Nets: Learned Quantization for Highly Accurate and Compact Deep Neural Networks (arXiv 1807.10029).
 
-Weights keep a latent full-precision copy. Their `2^bits` levels are `B v` for a basis `v` (`bits` numbers) and
-all codes `B` in {-1, 1}^bits; each weight takes its nearest level (STE to the latent weight). The basis is NOT
-learned by gradient: as in the paper's QEM step it is refit by least squares, `v = (B^T B)^-1 B^T w`, on every
-training forward and blended in with a moving average (momentum 0.9). Levels are per tensor here (the paper
-has one basis per output channel).
+Weights keep a latent full-precision copy. Their `2^bits` levels are `B v` for a basis `v` (`bits` numbers)
+and all codes `B` in {-1, 1}^bits; each weight takes its nearest level (STE to the latent weight). The
+basis is NOT learned by gradient: as in the paper's QEM step it is refit by least squares, `v = (B^T B)^-1
+B^T w`, on every training forward and blended in with a moving average (momentum 0.9). Levels are per
+tensor here (the paper has one basis per output channel).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def refit_basis(w: torch.Tensor, basis: torch.Tensor, codes: torch.Tensor) -> to
     levels, sorted_codes = basis_levels(basis, codes)
     idx = nearest_level(w, levels).reshape(-1)
     counts = torch.bincount(idx, minlength=len(levels)).to(w.dtype)
-    sums = torch.zeros(len(levels), dtype=w.dtype).index_add_(0, idx, w.detach().reshape(-1))
+    sums = torch.zeros(len(levels), dtype=w.dtype, device=w.device).index_add_(0, idx, w.detach().reshape(-1))
     gram = sorted_codes.T @ (counts[:, None] * sorted_codes)
     rhs = sorted_codes.T @ sums
     new = torch.linalg.lstsq(gram, rhs[:, None]).solution.reshape(-1)
@@ -50,10 +50,10 @@ def refit_basis(w: torch.Tensor, basis: torch.Tensor, codes: torch.Tensor) -> to
 
 
 def init_basis(w: torch.Tensor, bits: int, iters: int = 10) -> torch.Tensor:
-    """A uniform start `v_i = 2^i s` (levels at odd multiples of s spanning +-2 std), then `iters` QEM steps."""
+    """A uniform start `v_i = 2^i s` (levels: odd multiples of s within +-2 std), then `iters` QEM steps."""
     s = 2 * w.detach().std() / (2**bits - 1)
-    basis = s * 2.0 ** torch.arange(bits, dtype=w.dtype)
-    codes = all_codes(bits).to(w.dtype)
+    basis = s * 2.0 ** torch.arange(bits, dtype=w.dtype, device=w.device)
+    codes = all_codes(bits).to(w)
     for _ in range(iters):
         basis = refit_basis(w, basis, codes)
     return basis
@@ -72,7 +72,7 @@ def _distinct(levels: torch.Tensor) -> bool:
 
 @QUANTIZERS.register("lq_levels")
 class LQLevelsQuantizer(Quantizer):
-    """LQ-Nets-style weights: latent float weights, `2^bits` levels `B v` from a least-squares-refit basis `v`."""
+    """LQ-Nets-style weights: latent float weights, `2^bits` levels `B v` from a least-squares basis `v`."""
 
     def __init__(self, spec: QuantSpec, role: str, channels: int | None = None) -> None:
         check_qat_spec(spec, role, "lq_levels", roles=("weight",))

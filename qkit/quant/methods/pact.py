@@ -23,7 +23,8 @@ def pact_quantize(x: torch.Tensor, alpha: torch.Tensor, bits: int) -> torch.Tens
 
 @QUANTIZERS.register("pact")
 class PACTQuantizer(Quantizer):
-    """PACT for activations. `alpha` starts at `method_options["alpha"]` if given, else at the largest value seen
+    """PACT for activations. `alpha` starts at `method_options["alpha"]` if given, else at the largest
+    value seen
     in calibration (or in the first quantized batch)."""
 
     def __init__(self, spec: QuantSpec, role: str, channels: int | None = None) -> None:

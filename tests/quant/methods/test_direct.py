@@ -64,4 +64,6 @@ def test_init_kmeans_levels_and_nearest_assignment():
     assert torch.equal(q(torch.ones(4000)), q.weight())  # afterwards the float weight is ignored
     uniform = (torch.arange(8) - 3.5) * 0.586  # the MSE-optimal uniform 8-level grid for a unit Gaussian
     kmeans = kmeans_levels(w, 8)
-    assert ((w - kmeans[assign_nearest(w, kmeans)]) ** 2).mean() < ((w - uniform[assign_nearest(w, uniform)]) ** 2).mean()
+    assert ((w - kmeans[assign_nearest(w, kmeans)]) ** 2).mean() < (
+        (w - uniform[assign_nearest(w, uniform)]) ** 2
+    ).mean()

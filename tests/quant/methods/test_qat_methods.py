@@ -10,8 +10,14 @@ from qkit.quant.spec import QuantSpec
 
 WEIGHT_METHODS = ["dorefa", "lsq", "lq_levels", "direct"]
 ACT_METHODS = ["dorefa", "pact", "lsq", "channel_aware", "pooled_mse"]
-PAIRS = [("dorefa", "dorefa"), ("dorefa", "pact"), ("lsq", "lsq"), ("lq_levels", "pact"),
-         ("direct", "channel_aware"), ("direct", "pooled_mse")]
+PAIRS = [
+    ("dorefa", "dorefa"),
+    ("dorefa", "pact"),
+    ("lsq", "lsq"),
+    ("lq_levels", "pact"),
+    ("direct", "channel_aware"),
+    ("direct", "pooled_mse"),
+]
 
 
 @pytest.mark.parametrize("method", sorted(set(WEIGHT_METHODS + ACT_METHODS)))
@@ -22,8 +28,9 @@ def test_bits_outside_two_to_eight_rejected_naming_value_and_method(method, bits
         QUANTIZERS.get(method)(QuantSpec(bits=bits, method=method), role, 4)
 
 
-@pytest.mark.parametrize("method,role", [("direct", "act"), ("lq_levels", "act"), ("pact", "weight"),
-                                         ("channel_aware", "weight")])
+@pytest.mark.parametrize(
+    "method,role", [("direct", "act"), ("lq_levels", "act"), ("pact", "weight"), ("channel_aware", "weight")]
+)
 def test_unsupported_role_rejected(method, role):
     with pytest.raises(ValueError, match=method):
         QUANTIZERS.get(method)(QuantSpec(bits=4, method=method), role, 4)
@@ -31,15 +38,26 @@ def test_unsupported_role_rejected(method, role):
 
 def _tiny_net() -> nn.Module:
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1),
-                         nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
+    return nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.Conv2d(8, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8, 4),
+    )
 
 
 @pytest.mark.parametrize("weight,act", PAIRS)
 def test_each_pair_trains_a_tiny_model(weight, act):
     gen = torch.Generator().manual_seed(0)
     x, y = torch.rand(64, 1, 6, 6, generator=gen), torch.randint(0, 4, (64,), generator=gen)
-    model = quantize_model(_tiny_net(), weight=QuantSpec(bits=2, method=weight), act=QuantSpec(bits=2, method=act))
+    model = quantize_model(
+        _tiny_net(), weight=QuantSpec(bits=2, method=weight), act=QuantSpec(bits=2, method=act)
+    )
     assert torch.allclose(model(x), _tiny_net()(x))  # quantizers start off
     calibrate(model, [(x, y)], batches=1)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=0.02)

@@ -25,20 +25,22 @@ label: str = "a"  # a free-text tag
 results_dir: Optional[str] = None  # where result.json goes'''
     experiment = '''start = time.time()
 time.sleep(sleep)
-if x < 0:
-    raise ValueError(f"x must be non-negative, got {x}")
 y = scale * x * x'''
     result = '''claims = [Claim("y-nonnegative", "y is never negative", y >= 0, f"y = {y}"),
           Claim("y-large", "y exceeds 3", y > 3, f"y = {y} vs 3")]
 params = dict(preset=preset, seed=seed, x=x, scale=scale, label=label)
+metrics = {"y": y, "x_plus_one": x + 1, "ran_in_results_dir": os.getcwd() == results_dir}
 write_result(results_dir, paper="01_tiny", title="Tiny test notebook", params=params,
-             metrics={"y": y, "x_plus_one": x + 1}, claims=claims, elapsed_s=time.time() - start)'''
+             metrics=metrics, claims=claims, elapsed_s=time.time() - start)'''
     cells = [
         new_markdown_cell("# Tiny test notebook\n\nSquares `x`; used by qkit's runner tests."),
-        new_code_cell("import time\nfrom typing import Optional\n\nfrom qkit.experiments.common import Claim, write_result"),
+        new_code_cell("import os\nimport time\nfrom typing import Optional\n\n"
+                      "from qkit.experiments.common import Claim, write_result"),
         tagged(new_code_cell(parameters), "parameters"),
         new_code_cell(experiment),
         new_code_cell(result),
+        new_code_cell('if x < 0:  # a cell after result.json that fails\n'
+                      '    raise ValueError(f"x must be non-negative, got {x}")'),
         new_markdown_cell("## Exercises\n\n1. What is `y` for `x = 3`?"),
         tagged(new_code_cell("print(3 * 3)  # the answer"), "solution"),
         new_markdown_cell("2. Why is `y` never negative?"),
@@ -51,7 +53,7 @@ def no_result() -> nbformat.NotebookNode:
     cells = [
         new_markdown_cell("# Writes no result\n\nA notebook that forgets its result.json."),
         new_code_cell("from typing import Optional"),
-        tagged(new_code_cell("n: int = 2  # a number\nresults_dir: Optional[str] = None  # ignored"), "parameters"),
+        tagged(new_code_cell("n: int = 2  # a number\nresults_dir: Optional[str] = None"), "parameters"),
         new_code_cell("print(n)"),
     ]
     return new_notebook(cells=cells, metadata=KERNEL)
