@@ -18,8 +18,12 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, ClassVar, Optional
 
+import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 from scipy import stats as scipy_stats
 from torch import nn
 
@@ -29,6 +33,7 @@ from ..data import dataset_info, load_dataset, make_loader
 from ..factorize import ORDERS, candidates, factorize, max_level
 from ..models import build_model, count_macs, count_params
 from ..pareto import NoFeasibleVariantError, pareto_front, select
+from ..plots import TYPE_STYLE, plot_layer_ranges
 from ..quant import fold_bn
 from ..train import choose_device, seed_everything
 from .common import Claim, ExperimentConfig
@@ -200,6 +205,10 @@ class FactorizeNetResult:
                 "pareto_levels": [int(v) for v in self.front["level"]], "selected_level": selected,
                 "selection": self.selection}
 
+    def accuracy_table(self) -> dict[int, dict[int, float]]:
+        """`{level: {bits: quantized accuracy}}` (headline scheme) for the bit-widths run."""
+        return {lv: {b: self.quantized_accuracy(lv, b) for b in self.config.bits} for lv in self.models}
+
     def _grid_value(self, level: int, bits: int, scheme: str) -> float:
         g = self.grid
         return float(g[(g["level"] == level) & (g["bits"] == bits) & (g["scheme"] == scheme)]["accuracy"].iloc[0])
@@ -331,6 +340,100 @@ def _claim_pareto(result: FactorizeNetResult) -> Claim:
     )
 
 
+def plot_costs(table: pd.DataFrame) -> Figure:
+    """Parameters and MACs per level, each bar labelled with its share of level 0's."""
+    fig, axes = plt.subplots(1, 2, figsize=(10.0, 3.4))
+    for ax, col in zip(axes, ("params", "macs"), strict=True):
+        bars = ax.bar(table["level"].astype(str), table[col], color="tab:blue")
+        ax.bar_label(bars, [f"{v / table[col].iloc[0]:.0%}" for v in table[col]], fontsize=8)
+        ax.set_xlabel("factorization level")
+        ax.set_title(f"{col} per level (label: share of level {table['level'].iloc[0]})", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_accuracy_by_level(table: pd.DataFrame, bits: list[int], *, ax: Axes | None = None) -> Figure:
+    """Float accuracy and the quantized accuracy at each bit-width, per level."""
+    ax = ax or plt.subplots(figsize=(6.4, 3.6))[1]
+    ax.plot(table["level"], table["fp_accuracy"], "k--o", label="float")
+    for b in sorted(bits, reverse=True):
+        ax.plot(table["level"], table[f"accuracy_{b}bit"], marker="o", label=f"{b}-bit PTQ")
+    ax.set_xticks(table["level"])
+    ax.set_xlabel("factorization level")
+    ax.set_ylabel("test accuracy")
+    ax.set_title("Float vs quantized accuracy per factorization level")
+    ax.legend()
+    return ax.figure
+
+
+def plot_pareto(
+    table: pd.DataFrame,
+    accuracy_col: str,
+    *,
+    front: pd.DataFrame | None = None,
+    selected: Optional[int] = None,
+    highlight: Optional[int] = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """Quantized accuracy (`accuracy_col`) against MACs, one labelled point per level, float accuracy hollow;
+    the Pareto front as a step line, the `selected` FactorizeNet starred, a `highlight`ed level ringed."""
+    ax = ax or plt.subplots(figsize=(6.4, 4.0))[1]
+    ax.scatter(table["macs"], table["fp_accuracy"], facecolors="none", edgecolors="gray", label="float")
+    ax.scatter(table["macs"], table[accuracy_col], color="tab:blue", zorder=3, label=accuracy_col)
+    for _, row in table.iterrows():
+        ax.annotate(f"L{int(row['level'])}", (row["macs"], row[accuracy_col]), xytext=(4, -10),
+                    textcoords="offset points", fontsize=8)
+    if front is not None and len(front):
+        ax.step(front["macs"], front[accuracy_col], where="post", color="tab:green", label="Pareto front")
+    for level, style in ((selected, dict(marker="*", s=260, color="tab:red", label="selected FactorizeNet")),
+                         (highlight, dict(marker="o", s=180, facecolors="none", edgecolors="black",
+                                          linewidths=2, label="explored level"))):
+        if level is not None:
+            row = table[table["level"] == level].iloc[0]
+            ax.scatter([row["macs"]], [row[accuracy_col]], zorder=4, **style)
+    ax.set_xlabel("MACs per image")
+    ax.set_ylabel("test accuracy")
+    ax.set_title(f"{accuracy_col} vs MACs")
+    ax.legend(fontsize=8)
+    return ax.figure
+
+
+def plot_layers_by_level(stats: pd.DataFrame, which: str = "w") -> Figure:
+    """`qkit.plots.plot_layer_ranges` of every level side by side (depthwise layers orange and hatched)."""
+    levels = sorted(stats["level"].unique())
+    cols = min(3, len(levels))
+    rows = -(-len(levels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.0 * cols, 3.8 * rows), squeeze=False)
+    for ax, level in zip(axes.flat, levels):
+        plot_layer_ranges(stats[stats["level"] == level], which, ax=ax, title=f"level {level}")
+        ax.tick_params(axis="x", labelsize=7)
+    for ax in list(axes.flat)[len(levels):]:
+        ax.set_visible(False)
+    fig.suptitle(f"Per-layer {'weight' if which == 'w' else 'input-activation'} ranges (BN folded)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_error_by_level(stats: pd.DataFrame, columns: tuple[str, ...] = ("w_range", "w_mse", "a_mse")) -> Figure:
+    """Each layer's statistic against the level (log scale), colored by layer type; depthwise as big diamonds."""
+    fig, axes = plt.subplots(1, len(columns), figsize=(4.6 * len(columns), 3.6), squeeze=False)
+    for ax, col in zip(axes[0], columns, strict=True):
+        for kind, part in stats.groupby("type"):
+            jitter = np.linspace(-0.2, 0.2, len(part)) if len(part) > 1 else 0.0
+            big = kind == "depthwise"
+            ax.scatter(part["level"] + jitter, part[col], color=TYPE_STYLE.get(kind, {}).get("color", "tab:red"),
+                       marker="D" if big else "o", s=60 if big else 20, edgecolors="black" if big else "none",
+                       label=kind, zorder=3 if big else 2)
+        ax.set_yscale("log")
+        ax.set_xticks(sorted(stats["level"].unique()))
+        ax.set_xlabel("factorization level")
+        ax.set_title(col, fontsize=10)
+    axes[0, 0].legend(fontsize=8, title="layer type")
+    fig.suptitle("Per-layer weight range and quantization MSE across levels (depthwise: orange diamonds)")
+    fig.tight_layout()
+    return fig
+
+
 __all__ = [
     "ARCH",
     "PAPER",
@@ -344,6 +447,11 @@ __all__ = [
     "config_levels",
     "depthwise_contrast",
     "level_table",
+    "plot_accuracy_by_level",
+    "plot_costs",
+    "plot_error_by_level",
+    "plot_layers_by_level",
+    "plot_pareto",
     "run",
     "variant_spec",
 ]

@@ -10,9 +10,9 @@ at every bit-width and scheme, records its layerwise statistics, and asks which 
     trained = train_variants(variants, train_data, test_loader, settings=TrainSettings(epochs=3, lr=1e-3),
                              data_key={"dataset": "mnist5k"})
     models = {name: t.model for name, t in trained.items()}
-    grid = ptq_grid(models, calib_loader, test_loader, bits=[8, 4, 3])   # variant, bits, scheme, accuracy, drop
-    stats = collect_layer_stats(models, calib_loader, bits=4)          # variant, layer, w_* and a_* stats
-    runs, corr = drop_correlation(stats, grid, bits=4)                 # per-variant stats vs drop, Spearman
+    grid = ptq_grid(models, calib_loader, test_loader, bits=[8, 4, 3])  # variant, bits, scheme, accuracy..
+    stats = collect_layer_stats(models, calib_loader, bits=4)  # variant, layer, w_* and a_* stats
+    runs, corr = drop_correlation(stats, grid, bits=4)  # per-variant stats vs drop, Spearman
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ class TrainSettings:
 
 @dataclass
 class TrainedVariant:
-    """One trained variant: its model (eval mode, on the chosen device), training history and test accuracy."""
+    """One trained variant: its model (eval mode, on the chosen device), history and test accuracy."""
 
     model: nn.Module
     history: dict[str, Any]  # qkit.train.fit's history (per-epoch loss, accuracy, lr; elapsed_s)
@@ -131,7 +131,8 @@ def _train_one(
     def train(model: nn.Module) -> dict[str, Any]:
         return fit(model, loader, settings.epochs, seed=spec.seed, device=device, progress=False, **options)
 
-    key = {"variant": dict(spec.key), "seed": spec.seed, "train": dataclasses.asdict(settings), "data": data_key}
+    key = {"variant": dict(spec.key), "seed": spec.seed, "train": dataclasses.asdict(settings),
+           "data": data_key}
     model, meta = cached_model(key, spec.build, train, enabled=cache, progress=False)
     model.to(device).eval()
     accuracy = evaluate(model, test_loader, device)["accuracy"]

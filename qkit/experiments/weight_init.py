@@ -1,10 +1,11 @@
 """Where Should We Begin? A Low-Level Exploration of Weight Initialization Impact on Quantized Behaviour of
-Deep Neural Networks (Yun & Wong, arXiv 2011.14578): the reproduction behind reproductions/01_weight_init.ipynb.
+Deep Neural Networks (Yun & Wong, arXiv 2011.14578): the reproduction behind
+reproductions/01_weight_init.ipynb.
 
-Train one VGG-like network once per initializer and seed (everything else fixed), post-training quantize each
-at every bit-width (per-tensor and per-channel, BN folded), record layerwise statistics, and test three claims:
-the initializer changes the final per-layer ranges; it changes the accuracy lost to quantization by more than
-the seed-to-seed spread; and one layerwise statistic tracks that loss across runs. The machinery is
+Train one VGG-like network once per initializer and seed (everything else fixed), post-training quantize
+each at every bit-width (per-tensor and per-channel, BN folded), record layerwise statistics, and test three
+claims: the initializer changes the final per-layer ranges; it changes the accuracy lost to quantization by
+more than the seed-to-seed spread; and one layerwise statistic tracks that loss across runs. The machinery is
 `qkit.experiments.ptq_study`; this module names the variants and checks the claims.
 """
 
@@ -36,8 +37,8 @@ TITLE = ("Where Should We Begin? A Low-Level Exploration of Weight Initializatio
 # Fixed before any run: a layer's range "changed" when the across-initializer max/min ratio of its
 # (seed-mean) range exceeds both the seed-to-seed ratio and this minimum effect.
 MIN_RANGE_RATIO = 1.25
-# A statistic "tracks" the drop when its Spearman p-value, Bonferroni-corrected over the candidates, is < ALPHA,
-# over at least MIN_RUNS runs (fewer give meaningless p-values).
+# A statistic "tracks" the drop when its Spearman p-value, Bonferroni-corrected over the candidates, is
+# < ALPHA, over at least MIN_RUNS runs (fewer give meaningless p-values).
 ALPHA, MIN_RUNS = 0.05, 6
 # A run "learned" when its float accuracy reaches LEARNED x chance; one that did not has no accuracy to lose,
 # so the drop claims leave it out (and say so).
@@ -57,13 +58,13 @@ class Config(ExperimentConfig):
         "uniform", "normal", "glorot_uniform", "glorot_normal", "he_normal", "orthogonal"])  # INITIALIZERS
     naive_scale: float = 0.05  # `scale` of the naive initializers: U(-s, s) and N(0, s^2), whatever the layer
     bits: list[int] = field(default_factory=lambda: [8, 6, 4, 3])  # PTQ bit-widths (weights and activations)
-    batch_norm: bool | list[bool] = False  # BN after every conv; off in quick: BN damps the initializer's effect
+    batch_norm: bool | list[bool] = False  # BN after every conv; off in quick: BN damps the initializer
     block: str | list[str] = "regular"  # "regular" or "depthwise_separable" convs (or a list of both)
     depth: int = 4  # conv layers of vgg_small (stages of two, channels doubling per stage)
     width: int = 8  # channels of the first stage
     epochs: int = 3  # training epochs per run
     seeds: int = 2  # runs per initializer (seeds seed, seed+1, ...): the seed-to-seed spread claim 2 needs
-    optimizer: str = "adam"  # quick: adam trains every initializer in 3 epochs; the paper (full): SGD+momentum
+    optimizer: str = "adam"  # quick: adam trains every initializer in 3 epochs; the paper: SGD+momentum
     lr: float = 5e-3  # learning rate
     momentum: float = 0.9  # SGD momentum
     weight_decay: float = 0.0  # L2 penalty
@@ -129,9 +130,9 @@ class Result:
     """Everything the notebook shows; `metrics` goes to result.json, the tables feed the plots."""
 
     config: Config
-    runs: pd.DataFrame  # one row per trained model: variant, setting, initializer, seed, fp_accuracy, learned...
-    grid: pd.DataFrame  # PTQ: variant, setting, initializer, seed, learned, bits, scheme, accuracy, fp_accuracy, drop
-    stats: pd.DataFrame  # layer statistics (at drop_bits), long: variant, setting, initializer, seed, layer, ...
+    runs: pd.DataFrame  # one row per trained model: variant, setting, initializer, seed, fp_accuracy, ...
+    grid: pd.DataFrame  # PTQ: variant, setting, initializer, seed, learned, bits, scheme, accuracy, drop...
+    stats: pd.DataFrame  # layer statistics at drop_bits, long: variant, setting, initializer, seed, layer...
     drop_runs: pd.DataFrame  # per run: the candidate statistics and the drop at drop_bits (per-tensor)
     correlation: pd.DataFrame  # per setting: stat, rho, p_value, n (Spearman across runs), strongest first
     drop_bits: int  # the bit-width the statistics and the correlation use: the lowest of config.bits
@@ -149,7 +150,7 @@ class Result:
         return pd.concat([fp, table], axis=1).loc[table.index]
 
     def layer_matrix(self, stat: str, setting: str | None = None) -> pd.DataFrame:
-        """Seed-mean `stat` (a layer_stats column) as layers x initializers, for one setting (default first)."""
+        """Seed-mean `stat` (a layer_stats column) as layers x initializers, for one setting."""
         picked = self.stats[self.stats["setting"] == (setting or self.runs["setting"].iloc[0])]
         matrix = picked.pivot_table(index="layer", columns="initializer", values=stat, sort=False)
         return matrix[[i for i in self.config.initializers if i in matrix.columns]]
@@ -198,10 +199,11 @@ def variants(config: Config) -> tuple[dict[str, ptq_study.VariantSpec], pd.DataF
 
 
 def run(config: Config, progress: bool = True) -> Result:
-    """Train every run, quantize it at every bit-width, record layer statistics, correlate them with the drop."""
+    """Train every run, quantize it at every bit-width, record layer statistics, correlate them with drops."""
     start = time.perf_counter()
     train = load_dataset(config.dataset, "train", root=config.data_root)
-    test_loader = make_loader(load_dataset(config.dataset, "test", root=config.data_root), config.eval_batch_size)
+    test = load_dataset(config.dataset, "test", root=config.data_root)
+    test_loader = make_loader(test, config.eval_batch_size)
     calib_loader = make_loader(train, 128)
     specs, runs = variants(config)
     trained = ptq_study.train_variants(
@@ -258,7 +260,7 @@ def _metrics(result: Result, elapsed_s: float) -> dict[str, Any]:
 
 
 def range_change(result: Result, setting: str) -> dict[str, Any]:
-    """Per role (w, a): across-initializer max/min ratio of each layer's seed-mean range, vs the seed ratio."""
+    """Per role (w, a): the across-initializer max/min ratio of each layer's seed-mean range, vs seeds'."""
     stats = result.stats[result.stats["setting"] == setting]
     out = {}
     for role in ("w", "a"):
@@ -313,7 +315,8 @@ def contrasting_pair(result: Result, setting: str | None = None) -> tuple[str, s
 def claims(result: Result) -> list[Claim]:
     """The issue's three claims, each checked per architecture setting (holding in at least one)."""
     settings = result.metrics["settings"]
-    return [_claim_ranges(result, settings), _claim_drop(result, settings), _claim_statistic(result, settings)]
+    return [_claim_ranges(result, settings), _claim_drop(result, settings),
+            _claim_statistic(result, settings)]
 
 
 def _verdict(per_setting: dict[str, tuple[bool, str]]) -> tuple[bool, str]:
@@ -353,22 +356,26 @@ def _claim_drop(result: Result, settings: list[str]) -> Claim:
         shown = spread[spread["separated"]]
         summary = ", ".join(f"{r.bits} bits {100 * r.between:.1f} vs {100 * r.seeds:.1f}"
                             for r in spread.itertuples())
-        text = f"drop spread across initializers vs across seeds (points): {summary}" + _left_out(result, setting)
+        text = f"drop spread across initializers vs across seeds (points): {summary}"
+        text += _left_out(result, setting)
         if len(shown):
             low = shown.iloc[-1]
-            text += (f"; lowest bit-width where it shows: {low['bits']} bits ({low['most_robust']} loses least, "
+            text += (f"; lowest bit-width where it shows: {low['bits']} bits ({low['most_robust']} loses "
+                     f"least, "
                      f"{low['least_robust']} most)")
         per_setting[setting] = (bool(len(shown)), text)
     holds, evidence = _verdict(per_setting)
     return Claim("init-changes-drop", "the accuracy lost to post-training quantization (per-tensor) differs "
-                 "between initializers by more than the seed-to-seed spread at some bit-width", holds, evidence)
+                 "between initializers by more than the seed-to-seed spread at some bit-width",
+                 holds, evidence)
 
 
 def _claim_statistic(result: Result, settings: list[str]) -> Claim:
     per_setting = {}
     for setting in settings:
         best = result.metrics["best_statistic"][setting]
-        text = (f"best of {len(ptq_study.CANDIDATE_STATS)} candidates at {result.drop_bits} bits: {best['stat']} "
+        text = (f"best of {len(ptq_study.CANDIDATE_STATS)} candidates at {result.drop_bits} bits: "
+                f"{best['stat']} "
                 f"(Spearman rho {best['rho']:+.2f}, p {best['p_value']:.2g} vs Bonferroni threshold "
                 f"{best['threshold']:.2g}, n={best['n']} runs, at least {MIN_RUNS} needed)"
                 + _left_out(result, setting))

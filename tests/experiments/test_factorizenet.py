@@ -57,7 +57,7 @@ def test_explore_helpers_measure_other_bit_widths(result) -> None:
 
 
 def test_an_impossible_budget_selects_nothing_and_says_why() -> None:
-    result = run(Config.from_params(**TINY, max_macs=1), progress=False)  # weights come from the cache
+    result = run(Config.from_params(**{**TINY, "max_macs": 1}), progress=False)  # weights from the cache
     assert result.selected is None and "macs <= 1" in result.selection
 
 
@@ -77,3 +77,36 @@ def test_bad_parameters_fail_with_what_is_allowed(params, message) -> None:
 def test_full_preset_is_cifar10_vgg_with_long_training() -> None:
     config = Config.from_params(preset="full")
     assert (config.dataset, config.depth, config.width) == ("cifar10", 8, 64) and config.epochs >= 30
+
+
+def test_plots_draw_every_level(result) -> None:
+    import matplotlib.pyplot as plt
+
+    from qkit.experiments.factorizenet import (plot_accuracy_by_level, plot_costs, plot_error_by_level,
+                                               plot_layers_by_level, plot_pareto)
+
+    figures = [plot_costs(result.table), plot_accuracy_by_level(result.table, result.config.bits),
+               plot_pareto(result.table, result.accuracy_col, front=result.front,
+                           selected=int(result.selected["level"])),
+               plot_layers_by_level(result.stats), plot_error_by_level(result.stats)]
+    assert len(figures[3].axes) == 3 and all(ax.get_title() for ax in figures[3].axes)
+    for fig in figures:
+        plt.close(fig)
+
+
+def test_explorer_follows_its_sliders(result) -> None:
+    pytest.importorskip("ipywidgets")
+    from qkit.widgets.factorize_explorer import FactorizeExplorer
+
+    explorer = FactorizeExplorer(result)
+    assert explorer.state == {"level": 0, "bits": 3}
+    explorer.controls["level"].value = 2
+    assert explorer.metrics["depthwise_layers"] == 2
+    assert explorer.metrics["accuracy"] == result.table.loc[2, "accuracy_3bit"]
+    explorer.controls["bits"].value = 8
+    assert explorer.metrics["accuracy"] == result.table.loc[2, "accuracy_8bit"]
+    assert "level 2" in explorer.readout.value
+    with pytest.raises(ValueError, match="factorization level|level"):
+        explorer.update(level=7)
+    assert explorer.state["level"] == 2
+    explorer.figure(explorer.metrics).clf()
