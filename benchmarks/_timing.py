@@ -24,17 +24,20 @@ class Figure:
     """One benchmark result: `value` (in `unit`) against `reference`, and the target on their ratio."""
 
     name: str  # dotted id, e.g. "fake_quant.per_tensor"; the key in the JSON line
-    value: float  # what qkit does (seconds, MB/s, bytes, ...)
+    value: float | None  # what qkit does (seconds, MB/s, bytes, ...); None when it could not be measured
     reference: float  # the same quantity for the reference (torch, float step, loop, zlib, budget)
     unit: str  # unit of value and reference
-    ratio: float  # value / reference (or its inverse for throughputs; see `Figure.of`)
-    target: str | None  # "<= 1.15", ">= 10"; None for a figure reported for context only
-    note: str = ""  # what the reference is, in a few words
+    ratio: float | None  # value / reference
+    target: str | None  # "<= 1.15", ">= 10" on the ratio; None for a figure reported for context only
+    note: str = ""  # what the reference is, in a few words (or why the value is missing)
+    failed: bool = False  # the measured thing broke (a notebook raised): the target counts as missed
 
     @property
     def met(self) -> bool | None:
-        """Whether the ratio meets the target (None when there is no target)."""
-        if self.target is None:
+        """Whether the ratio meets the target (None without a target or a value; False when it failed)."""
+        if self.failed:
+            return False
+        if self.target is None or self.ratio is None:
             return None
         op, bound = self.target.split()
         return bool(COMPARE[op](self.ratio, float(bound)))
@@ -43,10 +46,13 @@ class Figure:
         return {**asdict(self), "met": self.met}
 
 
-def figure(name: str, value: float, reference: float, unit: str, target: str | None, note: str = "") -> Figure:
-    """A Figure with `ratio = value / reference`."""
-    ratio = value / reference if reference else float("nan")
-    return Figure(name, value, reference, unit, ratio, target, note)
+def figure(
+    name: str, value: float | None, reference: float, unit: str, target: str | None, note: str = "",
+    failed: bool = False,
+) -> Figure:
+    """A Figure with `ratio = value / reference` (None without a value)."""
+    ratio = None if value is None else value / reference
+    return Figure(name, value, reference, unit, ratio, target, note, failed)
 
 
 def time_interleaved(fns: dict[str, Callable[[], object]], reps: int, warmup: int = 1) -> dict[str, float]:

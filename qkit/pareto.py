@@ -78,12 +78,17 @@ def _shortfall(values: pd.Series, bound: float, upper: bool) -> pd.Series:
 
 
 def _no_fit_message(df: pd.DataFrame, limits: dict, shortfall: pd.Series, columns: list[str]) -> str:
-    wanted = ", ".join(f"{col} {'<=' if upper else '>='} {bound:g}" for col, (bound, upper) in limits.items())
+    wanted = ", ".join(f"{col} {'<=' if upper else '>='} {_fmt(bound)}" for col, (bound, upper) in limits.items())
     closest = df.assign(_miss=shortfall).sort_values("_miss").head(3)
     rows = "; ".join(
-        f"{idx}: " + ", ".join(f"{c}={row[c]:g}" for c in columns) for idx, row in closest.iterrows()
+        f"{idx}: " + ", ".join(f"{c}={_fmt(row[c])}" for c in columns) for idx, row in closest.iterrows()
     )
     return f"no variant meets {wanted}; closest: {rows}"
+
+
+def _fmt(value: float) -> str:
+    """Whole numbers as integers (MACs, params), others to 4 significant digits."""
+    return str(int(value)) if float(value).is_integer() else f"{value:.4g}"
 
 
 def _check_columns(df: pd.DataFrame, columns: list[str]) -> None:

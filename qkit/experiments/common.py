@@ -177,6 +177,7 @@ def write_result(
     fd, tmp = tempfile.mkstemp(dir=out, prefix=".result-", suffix=".json")
     with os.fdopen(fd, "w") as fh:
         json.dump(payload, fh, indent=2, allow_nan=False)
+    os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; a result is meant to be shared
     target = out / "result.json"
     os.replace(tmp, target)
     return target

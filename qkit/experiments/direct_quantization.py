@@ -229,10 +229,17 @@ def inspect_run(model: nn.Module, layer: str, probe: torch.Tensor) -> dict[str, 
     w_q = wrapper.weight_quantizer(wrapper.module.weight).detach().cpu().ravel()
     idx = torch.bucketize(w_q, (levels[1:] + levels[:-1]) / 2)
     counts = torch.bincount(idx, minlength=len(levels))
+    direct = [
+        w.weight_quantizer
+        for w in quantized_layers(model).values()
+        if w.weight_quantizer.spec.method == "direct"
+    ]
+    moves = sum(int(q.moves) for q in direct) / max(1, sum(q.assignment.numel() for q in direct))
     return {
         "levels": (levels * display_scale).numpy(),
         "level_counts": counts.numpy(),
         "act_errors": act_errors(model, probe),
+        "moves_per_weight": moves if direct else float("nan"),  # direct only: level changes / weights
     }
 
 
@@ -402,6 +409,9 @@ def metrics(result: dict[str, Any]) -> dict[str, Any]:
         "fp_accuracy": result["fp_accuracy"],
         "accuracy": {m: {str(b): float(acc.loc[b, m]) for b in acc.index} for m in acc.columns},
         "act_error": act_comparison_table(result).reset_index().to_dict(orient="records"),
+        "direct_moves_per_weight": {
+            f"{m}/{b}": r["moves_per_weight"] for (m, b), r in result["runs"].items() if m.startswith("direct")
+        },
         "layer": result["layer"],
         "elapsed_s": result["elapsed_s"],
     }

@@ -161,8 +161,8 @@ class _Bench:
     def scores(self, model: nn.Module) -> dict[str, float]:
         pred = predict_logits(model, self.test_loader, self.device).argmax(1)
         return {
-            "accuracy": float((pred == self.labels).float().mean()),
-            "agreement": float((pred == self.teacher_pred).float().mean()),
+            "accuracy": int((pred == self.labels).sum()) / len(pred),
+            "agreement": int((pred == self.teacher_pred).sum()) / len(pred),
         }
 
     def search_kl(self, model: nn.Module) -> float:

@@ -17,16 +17,21 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, ClassVar
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import torch
+from matplotlib.figure import Figure
 from torch import nn
 
 from .._validate import check_bits, check_choice, check_float, check_int
+from ..analysis import record_activations
 from ..data import dataset_info, load_dataset, make_loader
 from ..init import INITIALIZERS, apply_initializer
 from ..models import build_model
 from ..models.vgg import BLOCKS
-from ..quant import fold_bn
+from ..plots import plot_histogram_with_grid
+from ..quant import choose_qparams, fold_bn, qparams_from_range
 from ..train import OPTIMIZERS, SCHEDULERS
 from . import ptq_study
 from .common import Claim, ExperimentConfig
@@ -160,6 +165,14 @@ class Result:
         runs = self.runs[self.runs["setting"] == (setting or self.runs["setting"].iloc[0])]
         first = runs[runs["seed"] == runs["seed"].min()]
         return {row.initializer: fold_bn(self.models[row.variant]) for row in first.itertuples()}
+
+    def explore_stats(self, setting: str | None = None) -> dict[str, pd.DataFrame]:
+        """{initializer: layer statistics of the first seed's model}, for the Explore readout."""
+        models = self.explore_models(setting)
+        runs = self.runs[(self.runs["setting"] == (setting or self.runs["setting"].iloc[0]))
+                         & (self.runs["seed"] == self.runs["seed"].min())]
+        variant = dict(zip(runs["initializer"], runs["variant"], strict=True))
+        return {i: self.stats[self.stats["variant"] == variant[i]] for i in models}
 
     def quantized_accuracy(self, model: nn.Module, bits: int, scheme: str = "per_tensor") -> float:
         """Test accuracy of `model` post-training quantized at `bits`, calibrated as in the grid."""
@@ -312,6 +325,54 @@ def contrasting_pair(result: Result, setting: str | None = None) -> tuple[str, s
     return row["most_robust"], row["least_robust"]
 
 
+def plot_distributions(result: Result, initializers: tuple[str, str] | None = None,
+                       bits: int | None = None) -> Figure:
+    """Per layer (rows): weights and input activations of two initializers' first-seed models (columns),
+    each histogram with its `bits`-bit per-tensor grid (default: the contrasting pair at drop_bits)."""
+    pair = initializers or contrasting_pair(result)
+    bits = bits or result.drop_bits
+    models = result.explore_models()
+    values = {i: _layer_values(models[i], result.calib_loader, bits) for i in pair}
+    layers = list(values[pair[0]])
+    fig, axes = plt.subplots(len(layers), 4, figsize=(17, 2.6 * len(layers)), squeeze=False)
+    for row, layer in zip(axes, layers, strict=True):
+        for j, (initializer, role) in enumerate(itertools.product(pair, ("w", "a"))):
+            x, (scale, zero_point) = values[initializer][layer][role]
+            plot_histogram_with_grid(x, bits, scale=scale, zero_point=zero_point, ax=row[j], bins=60)
+            row[j].set_title(f"{initializer} · {layer} · {'weights' if role == 'w' else 'activations'}\n"
+                             f"{row[j].get_title()}", fontsize=8)
+            row[j].legend().remove()
+    fig.tight_layout()
+    return fig
+
+
+def _layer_values(model: nn.Module, loader: Any, bits: int) -> dict[str, dict[str, tuple]]:
+    """{layer: {"w": (weight, grid), "a": (one batch of input activations, grid)}}, `bits`-bit grids."""
+    with record_activations(model, max_samples=50_000) as recorder, torch.no_grad():
+        model(next(iter(loader))[0])
+    out = {}
+    for name, record in recorder.inputs.items():
+        weight = recorder.layers[name].weight.detach()
+        out[name] = {"w": (weight, choose_qparams(weight, bits)),
+                     "a": (record.samples, qparams_from_range(record.min, record.max, bits))}
+    return out
+
+
+def plot_drop_vs_stat(result: Result, setting: str | None = None) -> Figure:
+    """Each run's drop at drop_bits against the statistic that tracks it best, colored by initializer."""
+    setting = setting or result.metrics["settings"][0]
+    best = result.metrics["best_statistic"][setting]
+    runs = result.drop_runs[result.drop_runs["setting"] == setting]
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for initializer, group in runs.groupby("initializer", sort=False):
+        ax.scatter(group[best["stat"]], 100 * group["drop"], label=initializer, s=40)
+    ax.set_xlabel(best["stat"])
+    ax.set_ylabel(f"accuracy drop at {result.drop_bits} bits (points)")
+    ax.set_title(f"{setting}: Spearman rho {best['rho']:+.2f} (p {best['p_value']:.2g}, n={best['n']})")
+    ax.legend(fontsize=8)
+    return fig
+
+
 def claims(result: Result) -> list[Claim]:
     """The issue's three claims, each checked per architecture setting (holding in at least one)."""
     settings = result.metrics["settings"]
@@ -360,9 +421,8 @@ def _claim_drop(result: Result, settings: list[str]) -> Claim:
         text += _left_out(result, setting)
         if len(shown):
             low = shown.iloc[-1]
-            text += (f"; lowest bit-width where it shows: {low['bits']} bits ({low['most_robust']} loses "
-                     f"least, "
-                     f"{low['least_robust']} most)")
+            text += (f"; lowest bit-width where it shows: {low['bits']} bits "
+                     f"({low['most_robust']} loses least, {low['least_robust']} most)")
         per_setting[setting] = (bool(len(shown)), text)
     holds, evidence = _verdict(per_setting)
     return Claim("init-changes-drop", "the accuracy lost to post-training quantization (per-tensor) differs "
@@ -386,4 +446,4 @@ def _claim_statistic(result: Result, settings: list[str]) -> Claim:
 
 
 __all__ = ["PAPER", "TITLE", "Config", "Result", "build", "claims", "contrasting_pair", "drop_spread",
-           "range_change", "run", "setting_name", "variants"]
+           "plot_distributions", "plot_drop_vs_stat", "range_change", "run", "setting_name", "variants"]

@@ -3,8 +3,17 @@ import pytest
 from qkit.experiments.common import claims_table
 from qkit.experiments.directed_evolution import Config, claims, de_step_example, ratio_points, run
 
-TINY = dict(dataset="digits", device="cpu", epochs=1, generations=2, population=3, finetune_epochs=1,
-            fitness_batch=64, max_bits=3, batch_size=128)
+TINY = dict(
+    dataset="digits",
+    device="cpu",
+    epochs=1,
+    generations=2,
+    population=3,
+    finetune_epochs=1,
+    fitness_batch=64,
+    max_bits=3,
+    batch_size=128,
+)
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +49,9 @@ def test_explorer_answers_from_the_grid(result):
         explorer.update(bits=9)
 
 
-@pytest.mark.parametrize("bad", [{"sparsity": 1.0}, {"max_bits": 9}, {"architecture": "vgg"}, {"schedule": "row"}])
+@pytest.mark.parametrize(
+    "bad", [{"sparsity": 1.0}, {"max_bits": 9}, {"architecture": "vgg"}, {"schedule": "row"}]
+)
 def test_bad_parameters_rejected(bad):
     with pytest.raises(ValueError):
         Config.from_params(**bad)

@@ -86,5 +86,15 @@ def test_tables_for_the_notebook(result):
     assert list(table.columns) == ["fp", 8, 3]
     matrix = result.layer_matrix("w_range")
     assert list(matrix.columns) == ["he_normal", "glorot_uniform"] and len(matrix) == 3
-    assert set(result.explore_models()) == {"he_normal", "glorot_uniform"}
+    assert set(result.explore_models()) == set(result.explore_stats()) == {"he_normal", "glorot_uniform"}
     assert set(weight_init.contrasting_pair(result)) <= {"he_normal", "glorot_uniform"}
+
+
+def test_the_notebook_figures_draw(result):
+    import matplotlib.pyplot as plt
+
+    distributions = weight_init.plot_distributions(result)
+    assert len(distributions.axes) == 3 * 4  # layers x (two initializers x weights/activations)
+    scatter = weight_init.plot_drop_vs_stat(result)
+    assert scatter.axes[0].get_xlabel() == result.metrics["best_statistic"]["no_bn/regular"]["stat"]
+    plt.close("all")

@@ -109,6 +109,7 @@ class DirectQuantizer(Quantizer):
         self.accum = nn.Parameter(torch.zeros(0))
         self.register_buffer("assignment", torch.zeros(0, dtype=torch.uint8))
         self.register_buffer("initialized", torch.tensor(False))
+        self.register_buffer("moves", torch.tensor(0))  # level changes of single weights since init
 
     def observe(self, x: torch.Tensor) -> None:
         if not bool(self.initialized):
@@ -135,7 +136,9 @@ class DirectQuantizer(Quantizer):
         levels, rank = project_levels(self.levels)
         self.levels.copy_(levels)
         assignment = rank.to(self.assignment.device)[self.assignment.long()].to(torch.uint8)
-        self.assignment, accum = self.move(assignment, self.accum, levels)
+        moved, accum = self.move(assignment, self.accum, levels)
+        self.moves += (moved != assignment).sum()
+        self.assignment = moved
         self.accum.copy_(accum)
 
     def weight(self) -> torch.Tensor:

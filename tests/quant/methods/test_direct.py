@@ -28,7 +28,7 @@ def test_hand_example_one_sgd_step():
     assert torch.allclose(q.levels, torch.tensor([-1.02, -0.24, 0.09, 1.05]))
     # w5 pushed by -0.2 past half the gap (0.165) down to level 1: it moves, its accum resets; w0 and w4 sit
     # at the outermost levels and were pushed outward: their accum is clamped to 0.
-    assert q.assignment.tolist() == [0, 1, 1, 2, 3, 1]
+    assert q.assignment.tolist() == [0, 1, 1, 2, 3, 1] and q.moves.item() == 1
     assert torch.allclose(q.accum, torch.tensor([0.0, 0.1, -0.04, -0.01, 0.0, 0.0]))
     assert torch.allclose(q.weight(), torch.tensor([-1.02, -0.24, -0.24, 0.09, 1.05, -0.24]))
 
