@@ -1,5 +1,5 @@
-"""`python -m benchmarks [--only NAME]... [--quick] [--skip-notebooks]`: run the figures, print the table, then
-one JSON line `{"machine": {...}, "command": "...", "figures": {name: {...}}}`."""
+"""`python -m benchmarks [--only NAME]... [--quick] [--skip-notebooks]`: run the figures, print the table,
+then one JSON line `{"machine": {...}, "command": "...", "figures": {name: {...}}}`."""
 
 from __future__ import annotations
 
@@ -27,8 +27,13 @@ COLUMNS = ("figure", "value", "reference", "ratio", "target", "met?")
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("--only", action="append", choices=list(MODULES), metavar="NAME",
-                        help=f"run only this figure group (repeatable): {', '.join(MODULES)}")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=list(MODULES),
+        metavar="NAME",
+        help=f"run only this figure group (repeatable): {', '.join(MODULES)}",
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes and one repetition (smoke test)")
     parser.add_argument("--skip-notebooks", action="store_true", help="leave out the notebook runs")
     return parser.parse_args(argv)
@@ -37,9 +42,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def machine() -> dict:
     """What the figures were measured on."""
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {"cpus": os.cpu_count(), "memory_gib": round(mem, 1), "torch": torch.__version__,
-            "python": platform.python_version(), "gpu": torch.cuda.is_available(),
-            "torch_threads": torch.get_num_threads()}
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gib": round(mem, 1),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "gpu": torch.cuda.is_available(),
+        "torch_threads": torch.get_num_threads(),
+    }
 
 
 def _fmt(v: float | None, unit: str = "") -> str:
@@ -56,7 +66,7 @@ def table(figures: list[Figure]) -> str:
         for f in figures
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)) for r in rows]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)) for r in rows]
     return "\n".join([lines[0], "-" * len(lines[0]), *lines[1:]])
 
 

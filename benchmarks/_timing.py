@@ -47,7 +47,12 @@ class Figure:
 
 
 def figure(
-    name: str, value: float | None, reference: float, unit: str, target: str | None, note: str = "",
+    name: str,
+    value: float | None,
+    reference: float,
+    unit: str,
+    target: str | None,
+    note: str = "",
     failed: bool = False,
 ) -> Figure:
     """A Figure with `ratio = value / reference` (None without a value)."""

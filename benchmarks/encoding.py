@@ -25,11 +25,27 @@ def _sizes(symbols: np.ndarray) -> list[Figure]:
     if not np.array_equal(decode_symbols(coded.to_bytes(), 0)[0], symbols):
         raise AssertionError("decode(encode(symbols)) differs from symbols")
     raw = symbols.astype(np.uint8).tobytes()
-    figures = [figure("encoding.bytes_vs_entropy", len(coded.to_bytes()), coded.entropy_bytes, "B", "<= 1.02",
-                      f"{symbols.size} symbols, header included, vs n*H(p)/8")]
+    figures = [
+        figure(
+            "encoding.bytes_vs_entropy",
+            len(coded.to_bytes()),
+            coded.entropy_bytes,
+            "B",
+            "<= 1.02",
+            f"{symbols.size} symbols, header included, vs n*H(p)/8",
+        )
+    ]
     for level in ZLIB_LEVELS:
-        figures.append(figure(f"encoding.zlib{level}_bytes_vs_entropy", len(zlib.compress(raw, level)),
-                              coded.entropy_bytes, "B", None, "zlib on one byte a symbol (context)"))
+        figures.append(
+            figure(
+                f"encoding.zlib{level}_bytes_vs_entropy",
+                len(zlib.compress(raw, level)),
+                coded.entropy_bytes,
+                "B",
+                None,
+                "zlib on one byte a symbol (context)",
+            )
+        )
     return figures
 
 
@@ -44,8 +60,14 @@ def _speeds(symbols: np.ndarray, reps: int) -> list[Figure]:
     t = time_interleaved(fns, reps)
     mb = len(raw) / 1e6  # throughput counts one byte per input symbol
     return [
-        figure(f"encoding.{op}_vs_zlib{level}", mb / t[op], mb / t[f"zlib{level}_{op}"], "MB/s", None,
-               f"symbol MB/s, qkit ANS vs zlib level {level} (context)")
+        figure(
+            f"encoding.{op}_vs_zlib{level}",
+            mb / t[op],
+            mb / t[f"zlib{level}_{op}"],
+            "MB/s",
+            None,
+            f"symbol MB/s, qkit ANS vs zlib level {level} (context)",
+        )
         for op in ("encode", "decode")
         for level in ZLIB_LEVELS
     ]

@@ -18,9 +18,8 @@ def run(quick: bool) -> list[Figure]:
     x = torch.randn(batch, 1, 28, 28, generator=gen)
     with torch.no_grad():
         teacher_logp = F.log_softmax(model(x), dim=-1)
-    candidates = {
-        name: torch.rand(population, *w.shape, generator=gen) < 0.5 for name, w in prunable_weights(model).items()
-    }
+    weights = prunable_weights(model)
+    candidates = {name: torch.rand(population, *w.shape, generator=gen) < 0.5 for name, w in weights.items()}
     batched = evaluate_candidates(model, candidates, x, teacher_logp)
     looped = evaluate_candidates_loop(model, candidates, x, teacher_logp)
     if not torch.allclose(batched, looped, rtol=1e-4, atol=1e-6):
@@ -34,6 +33,12 @@ def run(quick: bool) -> list[Figure]:
     )
     # Throughputs: the ratio is batched / loop candidates per second (higher is better).
     return [
-        figure("evolution.candidates_per_s", population / t["batched"], population / t["loop"], "cand/s",
-               ">= 10", f"LeNet-300-100, population {population}, batch {batch}: vmap vs loop"),
+        figure(
+            "evolution.candidates_per_s",
+            population / t["batched"],
+            population / t["loop"],
+            "cand/s",
+            ">= 10",
+            f"LeNet-300-100, population {population}, batch {batch}: vmap vs loop",
+        ),
     ]

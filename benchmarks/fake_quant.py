@@ -1,4 +1,4 @@
-"""Figure 1: `qkit.quant.fake_quant` forward+backward against torch's fused fake-quantize ops, same qparams."""
+"""Figure 1: `qkit.quant.fake_quant` forward+backward against torch's fake-quantize ops, same qparams."""
 
 from __future__ import annotations
 
@@ -34,7 +34,11 @@ def _case(name: str, x: torch.Tensor, axis: int | None, reps: int) -> Figure:
     t = time_interleaved({"qkit": _fwd_bwd(ours, x, grad), "torch": _fwd_bwd(torch_op, x, grad)}, reps)
     op_name = "per_tensor" if axis is None else "per_channel"
     return figure(
-        f"fake_quant.{name}", t["qkit"], t["torch"], "s", "<= 1.0",
+        f"fake_quant.{name}",
+        t["qkit"],
+        t["torch"],
+        "s",
+        "<= 1.0",
         f"{x.numel() / 1e6:.1f}M elements, vs torch.fake_quantize_{op_name}_affine",
     )
 

@@ -7,7 +7,6 @@ a cold cache); that subprocess reports `getrusage(RUSAGE_CHILDREN)`, the peak RS
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -35,8 +34,9 @@ REPO = Path(__file__).resolve().parents[1]
 CHILD = """
 import resource, sys, papermill
 from benchmarks._timing import peak_rss_bytes
-papermill.execute_notebook(sys.argv[1], sys.argv[2] + "/out.ipynb", parameters={"preset": "quick"},
-                           cwd=sys.argv[2], progress_bar=False, extra_arguments=["--IPKernelApp.log_level=ERROR"])
+source, folder = sys.argv[1], sys.argv[2]
+papermill.execute_notebook(source, folder + "/out.ipynb", parameters={"preset": "quick"}, cwd=folder,
+                           progress_bar=False, extra_arguments=["--IPKernelApp.log_level=ERROR"])
 print(peak_rss_bytes(resource.RUSAGE_CHILDREN))
 """
 
@@ -45,31 +45,34 @@ def run_notebook(path: Path) -> tuple[float, float | None, str]:
     """`(seconds, kernel peak GB or None, error or "")` for one quick-preset run of `path`."""
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "QKIT_CACHE_DIR": str(Path(tmp) / "cache")}
+        command = [sys.executable, "-c", CHILD, str(path), tmp]
         start = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-c", CHILD, str(path), tmp], cwd=REPO, env=env, text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-        try:
-            out, err = proc.communicate(timeout=KILL_AFTER_S)
+        try:  # on a timeout the child is killed; its kernel's parent poller then shuts the kernel down
+            done = subprocess.run(
+                command, cwd=REPO, env=env, capture_output=True, text=True, timeout=KILL_AFTER_S
+            )
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)  # the kernel too: it shares the child's session
-            proc.communicate()
             return time.perf_counter() - start, None, f"killed after {KILL_AFTER_S} s"
         seconds = time.perf_counter() - start
-    if proc.returncode:
-        lines = [line for line in err.strip().splitlines() if line.strip()]
-        return seconds, None, lines[-1] if lines else f"exit status {proc.returncode}"
-    return seconds, int(out.strip().splitlines()[-1]) / 1e9, ""
+    if done.returncode:
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        return seconds, None, lines[-1] if lines else f"exit status {done.returncode}"
+    return seconds, int(done.stdout.split()[-1]) / 1e9, ""
 
 
 def _notebook_figures(stem: str, path: Path) -> list[Figure]:
     if not path.exists():
         note = "missing: notebook not present yet"
-        return [figure(f"notebooks.{stem}.seconds", None, BUDGET_S, "s", "<= 1.0", note),
-                figure(f"notebooks.{stem}.peak_gb", None, BUDGET_GB, "GB", "<= 1.0", note)]
+        return [
+            figure(f"notebooks.{stem}.seconds", None, BUDGET_S, "s", "<= 1.0", note),
+            figure(f"notebooks.{stem}.peak_gb", None, BUDGET_GB, "GB", "<= 1.0", note),
+        ]
     seconds, peak_gb, error = run_notebook(path)
     note = f"FAILED: {error}" if error else "quick preset, cold cache, vs budget"
-    return [figure(f"notebooks.{stem}.seconds", seconds, BUDGET_S, "s", "<= 1.0", note, bool(error)),
-            figure(f"notebooks.{stem}.peak_gb", peak_gb, BUDGET_GB, "GB", "<= 1.0", note, bool(error))]
+    return [
+        figure(f"notebooks.{stem}.seconds", seconds, BUDGET_S, "s", "<= 1.0", note, bool(error)),
+        figure(f"notebooks.{stem}.peak_gb", peak_gb, BUDGET_GB, "GB", "<= 1.0", note, bool(error)),
+    ]
 
 
 def run(quick: bool) -> list[Figure]:

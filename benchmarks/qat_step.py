@@ -64,11 +64,21 @@ def _qat_figures(model: nn.Module, x: torch.Tensor, y: torch.Tensor, reps: int) 
     }
     t = time_interleaved(steps, reps, warmup=2)
     return [
-        figure("qat_step.uniform", t["uniform"], t["float"], "s", "<= 1.15", "W4A4 uniform (STE) vs float step"),
-        figure("qat_step.uniform_vs_torch_ao", t["uniform"], t["torch_ao"], "s", "<= 1.0",
-               "qkit W4A4 step vs torch.ao prepare_qat 8-bit step"),
+        figure(
+            "qat_step.uniform", t["uniform"], t["float"], "s", "<= 1.15", "W4A4 uniform (STE) vs float step"
+        ),
+        figure(
+            "qat_step.uniform_vs_torch_ao",
+            t["uniform"],
+            t["torch_ao"],
+            "s",
+            "<= 1.0",
+            "qkit W4A4 step vs torch.ao prepare_qat 8-bit step",
+        ),
         figure("qat_step.lsq", t["lsq"], t["float"], "s", "<= 1.15", "W4A4 LSQ vs float step"),
-        figure("qat_step.torch_ao", t["torch_ao"], t["float"], "s", None, "torch.ao QAT vs float step (context)"),
+        figure(
+            "qat_step.torch_ao", t["torch_ao"], t["float"], "s", None, "torch.ao QAT vs float step (context)"
+        ),
     ]
 
 
@@ -85,13 +95,23 @@ def _ptq_figures(model: nn.Module, batches: list[torch.Tensor], reps: int) -> li
 
     quantized = post_training_quantize(model, batches, weight=WEIGHT, act=ACT, batches=CALIB_BATCHES)
     t = time_interleaved(
-        {"float": lambda: evaluate(model), "ptq": calibrate_and_evaluate, "eval": lambda: evaluate(quantized)},
+        {
+            "float": lambda: evaluate(model),
+            "ptq": calibrate_and_evaluate,
+            "eval": lambda: evaluate(quantized),
+        },
         reps,
     )
     n = sum(len(b) for b in batches)
     return [
-        figure("ptq.calibrate_and_evaluate", t["ptq"], t["float"], "s", None,
-               f"fold+calibrate {CALIB_BATCHES} batches + evaluate {n} images vs float evaluation"),
+        figure(
+            "ptq.calibrate_and_evaluate",
+            t["ptq"],
+            t["float"],
+            "s",
+            None,
+            f"fold+calibrate {CALIB_BATCHES} batches + evaluate {n} images vs float evaluation",
+        ),
         figure("ptq.evaluate", t["eval"], t["float"], "s", None, f"W4A4 model vs float, {n} images"),
     ]
 

@@ -1,9 +1,9 @@
 """Progressive depth factorization, after FactorizeNet: Progressive Depth Factorization for Efficient Network
 Architecture Exploration Under Quantization Constraints (Yun & Wong, arXiv 2011.14586).
 
-A standard k x k convolution (Cin -> Cout, groups 1) is replaced by a k x k convolution over the input channels
-in `groups` groups (Cin -> Cin) followed by a pointwise 1 x 1 (Cin -> Cout). With groups = Cin this is the
-depthwise-separable convolution; smaller group counts are coarser, intermediate granularities.
+A standard k x k convolution (Cin -> Cout, groups 1) is replaced by a k x k convolution over the input
+channels in `groups` groups (Cin -> Cin) followed by a pointwise 1 x 1 (Cin -> Cout). With groups = Cin this
+is the depthwise-separable convolution; smaller group counts are coarser, intermediate granularities.
 
     params  k²·Cin·Cout  ->  k²·Cin·Cin/groups + Cin·Cout      (depthwise: k²·Cin + Cin·Cout)
     MACs    the same, times the output positions H'·W'
@@ -14,9 +14,9 @@ Choices qkit makes (the paper's exact procedure is not public):
   part would be a single filter. `level` n factorizes the first n candidates in `order` ("deepest_first" or
   "shallowest_first"); level 0 is an unchanged copy.
 - The factorized pair mirrors MobileNet and qkit's `vgg_small(block="depthwise_separable")`: if the conv is
-  followed by a BatchNorm2d, the grouped/depthwise part gets its own BatchNorm2d and a ReLU before the pointwise;
-  without BN, just a ReLU. The pointwise conv takes over the original's bias, BN and activation. New layers get
-  PyTorch's default initialization: a factorized variant is meant to be trained from scratch.
+  followed by a BatchNorm2d, the grouped/depthwise part gets its own BatchNorm2d and a ReLU before the
+  pointwise; without BN, just a ReLU. The pointwise conv takes over the original's bias, BN and activation.
+  New layers get PyTorch's default initialization: a factorized variant is meant to be trained from scratch.
 - The new modules are spliced into the conv's nn.Sequential (so `qkit.quant.fold_bn` still finds conv -> BN
   pairs); a candidate outside an nn.Sequential is refused with a ValueError.
 """
@@ -102,8 +102,9 @@ def factorize(
 
 def _replace(parent: nn.Module, conv: nn.Conv2d, name: str, groups: int) -> None:
     if not isinstance(parent, nn.Sequential):
-        raise ValueError(f"factorize splices into nn.Sequential containers; {name!r} lives in a "
-                         f"{type(parent).__name__}")
+        raise ValueError(
+            f"factorize splices into nn.Sequential containers; {name!r} lives in a {type(parent).__name__}"
+        )
     index = next(i for i, m in enumerate(parent) if m is conv)
     batch_norm = index + 1 < len(parent) and isinstance(parent[index + 1], nn.BatchNorm2d)
     del parent[index]
@@ -112,18 +113,27 @@ def _replace(parent: nn.Module, conv: nn.Conv2d, name: str, groups: int) -> None
 
 
 def separable_block(conv: nn.Conv2d, groups: int, batch_norm: bool) -> list[nn.Module]:
-    """[k x k conv Cin -> Cin in `groups` groups, (BN), ReLU, pointwise 1 x 1 Cin -> Cout] replacing `conv`."""
+    """[k x k conv Cin -> Cin in `groups` groups, (BN), ReLU, 1 x 1 conv Cin -> Cout] replacing `conv`."""
     c_in = conv.in_channels
-    spatial = nn.Conv2d(c_in, c_in, conv.kernel_size, conv.stride, conv.padding, conv.dilation, groups=groups,
-                        bias=not batch_norm, padding_mode=conv.padding_mode)
+    spatial = nn.Conv2d(
+        c_in,
+        c_in,
+        conv.kernel_size,
+        conv.stride,
+        conv.padding,
+        conv.dilation,
+        groups=groups,
+        bias=not batch_norm,
+        padding_mode=conv.padding_mode,
+    )
     pointwise = nn.Conv2d(c_in, conv.out_channels, 1, bias=conv.bias is not None)
     middle = [nn.BatchNorm2d(c_in)] if batch_norm else []
     return [spatial, *middle, nn.ReLU(), pointwise]
 
 
 def group_counts(model: nn.Module) -> list[int]:
-    """The granularities from standard to depthwise: 1, then 2, 4, 8, ... while the power of two divides (and is
-    below) every candidate's in_channels, then the depthwise one (reported as the largest in_channels)."""
+    """The granularities from standard to depthwise: 1, then 2, 4, 8, ... while the power of two divides
+    (and is below) every candidate's in_channels, then depthwise (reported as the largest in_channels)."""
     widths = [model.get_submodule(n).in_channels for n in candidates(model)]
     if not widths:
         return [1]
@@ -134,12 +144,15 @@ def group_counts(model: nn.Module) -> list[int]:
     return [*counts, max(widths)]
 
 
-def grouped_progression(model: nn.Module, level: int | None = None, order: str = "deepest_first") -> dict[int, nn.Module]:
-    """`{groups: model}` over `group_counts(model)`: groups 1 is an unchanged copy, the last is depthwise; each
-    other entry factorizes the first `level` candidates (default all) with that many groups."""
+def grouped_progression(
+    model: nn.Module, level: int | None = None, order: str = "deepest_first"
+) -> dict[int, nn.Module]:
+    """`{groups: model}` over `group_counts(model)`: groups 1 is an unchanged copy, the last is depthwise;
+    each other entry factorizes the first `level` candidates (default all) with that many groups."""
     level = max_level(model) if level is None else level
     return {
-        g: factorize(model, level if g > 1 else 0, order, mode="grouped", groups=g) for g in group_counts(model)
+        g: factorize(model, level if g > 1 else 0, order, mode="grouped", groups=g)
+        for g in group_counts(model)
     }
 
 
@@ -155,7 +168,9 @@ def progression_costs(
     rows = []
     for level in levels:
         variant = factorize(model, level, order, **factorize_kw)
-        rows.append({"level": level, "params": count_params(variant), "macs": count_macs(variant, input_shape)})
+        rows.append(
+            {"level": level, "params": count_params(variant), "macs": count_macs(variant, input_shape)}
+        )
     return rows
 
 
@@ -165,7 +180,9 @@ def conv_cost(k: int, c_in: int, c_out: int, positions: int = 1, groups: int = 1
     return {"params": params, "macs": params * positions}
 
 
-def separable_cost(k: int, c_in: int, c_out: int, positions: int = 1, groups: int | None = None) -> dict[str, int]:
+def separable_cost(
+    k: int, c_in: int, c_out: int, positions: int = 1, groups: int | None = None
+) -> dict[str, int]:
     """Weights and MACs of the factorized pair (k x k in `groups` groups, default depthwise, then 1 x 1)."""
     spatial = conv_cost(k, c_in, c_in, positions, groups or c_in)
     pointwise = conv_cost(1, c_in, c_out, positions)
@@ -174,17 +191,26 @@ def separable_cost(k: int, c_in: int, c_out: int, positions: int = 1, groups: in
 
 @torch.no_grad()
 def separable_factorization(conv: nn.Conv2d) -> tuple[nn.Conv2d, nn.Conv2d]:
-    """The (depthwise, pointwise) pair nearest `conv`: exact when every input channel's kernels are one spatial
-    filter scaled per output channel, W[o, i] = P[o, i]·D[i]; otherwise the best such split in the Frobenius
-    norm (per input channel, the top singular pair of its Cout x k² slice). `pointwise(depthwise(x))`
-    then computes `conv(x)`; the bias moves to the pointwise conv."""
+    """The (depthwise, pointwise) pair nearest `conv`: exact when every input channel's kernels are one
+    spatial filter scaled per output channel, W[o, i] = P[o, i]·D[i]; otherwise the best such split in the
+    Frobenius norm (per input channel, the top singular pair of its Cout x k² slice). Then
+    `pointwise(depthwise(x))` computes `conv(x)`; the bias moves to the pointwise conv."""
     if not (isinstance(conv, nn.Conv2d) and conv.groups == 1):
         raise ValueError(f"separable_factorization needs an nn.Conv2d with groups=1, got {conv}")
     c_out, c_in, kh, kw = conv.weight.shape
     slices = conv.weight.permute(1, 0, 2, 3).reshape(c_in, c_out, kh * kw)
     u, s, vh = torch.linalg.svd(slices, full_matrices=False)
-    depthwise = nn.Conv2d(c_in, c_in, conv.kernel_size, conv.stride, conv.padding, conv.dilation, groups=c_in,
-                          bias=False, padding_mode=conv.padding_mode)
+    depthwise = nn.Conv2d(
+        c_in,
+        c_in,
+        conv.kernel_size,
+        conv.stride,
+        conv.padding,
+        conv.dilation,
+        groups=c_in,
+        bias=False,
+        padding_mode=conv.padding_mode,
+    )
     pointwise = nn.Conv2d(c_in, c_out, 1, bias=conv.bias is not None)
     depthwise.weight.copy_(vh[:, 0, :].reshape(c_in, 1, kh, kw))
     pointwise.weight.copy_((u[:, :, 0] * s[:, :1]).T.reshape(c_out, c_in, 1, 1))

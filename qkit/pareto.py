@@ -13,7 +13,7 @@ import pandas as pd
 
 
 class NoFeasibleVariantError(ValueError):
-    """No variant meets every constraint given to `select`; the message names them and the closest variants."""
+    """No variant meets every constraint given to `select`; the message names them and the closest ones."""
 
 
 def dominated(df: pd.DataFrame, maximize: str, minimize: Sequence[str]) -> pd.Series:
@@ -56,11 +56,15 @@ def select(
     """
     _check_columns(df, [accuracy_col, macs_col, params_col])
     limits = _limits(max_macs, max_params, min_accuracy, accuracy_col, macs_col, params_col)
-    shortfall = sum((_shortfall(df[col], bound, upper) for col, (bound, upper) in limits.items()),
-                    start=pd.Series(0.0, index=df.index))
+    shortfall = sum(
+        (_shortfall(df[col], bound, upper) for col, (bound, upper) in limits.items()),
+        start=pd.Series(0.0, index=df.index),
+    )
     fits = df[(shortfall == 0) & df[accuracy_col].notna()]
     if fits.empty:
-        raise NoFeasibleVariantError(_no_fit_message(df, limits, shortfall, [accuracy_col, macs_col, params_col]))
+        raise NoFeasibleVariantError(
+            _no_fit_message(df, limits, shortfall, [accuracy_col, macs_col, params_col])
+        )
     ranked = fits.sort_values([accuracy_col, macs_col, params_col], ascending=[False, True, True])
     return ranked.iloc[0]
 
@@ -78,7 +82,9 @@ def _shortfall(values: pd.Series, bound: float, upper: bool) -> pd.Series:
 
 
 def _no_fit_message(df: pd.DataFrame, limits: dict, shortfall: pd.Series, columns: list[str]) -> str:
-    wanted = ", ".join(f"{col} {'<=' if upper else '>='} {_fmt(bound)}" for col, (bound, upper) in limits.items())
+    wanted = ", ".join(
+        f"{col} {'<=' if upper else '>='} {_fmt(bound)}" for col, (bound, upper) in limits.items()
+    )
     closest = df.assign(_miss=shortfall).sort_values("_miss").head(3)
     rows = "; ".join(
         f"{idx}: " + ", ".join(f"{c}={_fmt(row[c])}" for c in columns) for idx, row in closest.iterrows()

@@ -20,8 +20,14 @@ def test_quick_run_prints_table_and_json_with_every_figure(tmp_path):
     # A tiny notebook stands in for the first reproduction; the other four are reported as missing.
     shutil.copy(TINY_NOTEBOOK, tmp_path / "01_weight_init.ipynb")
     env = {**os.environ, "QKIT_NOTEBOOKS": str(tmp_path)}
-    done = subprocess.run([sys.executable, "-m", "benchmarks", "--quick"], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()
     assert lines[0].split()[:3] == ["figure", "value", "reference"]
@@ -38,9 +44,23 @@ def test_quick_run_prints_table_and_json_with_every_figure(tmp_path):
 
 
 def test_only_and_skip_notebooks_select_groups():
-    done = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--only", "encoding",
-                           "--only", "notebooks", "--skip-notebooks"], cwd=REPO, capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--quick",
+            "--only",
+            "encoding",
+            "--only",
+            "notebooks",
+            "--skip-notebooks",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     figures = json.loads(done.stdout.strip().splitlines()[-1])["figures"]
     assert {name.split(".")[0] for name in figures} == {"encoding"}

@@ -76,10 +76,13 @@ def test_first_conv_on_one_channel_is_not_a_candidate() -> None:
     assert max_level(model) == 3
 
 
-@pytest.mark.parametrize("order, expected", [
-    ("deepest_first", ["conv", "conv", "conv", "depthwise", "pointwise"]),
-    ("shallowest_first", ["conv", "depthwise", "pointwise", "conv", "conv"]),
-])
+@pytest.mark.parametrize(
+    "order, expected",
+    [
+        ("deepest_first", ["conv", "conv", "conv", "depthwise", "pointwise"]),
+        ("shallowest_first", ["conv", "depthwise", "pointwise", "conv", "conv"]),
+    ],
+)
 def test_order_picks_which_convs_go_first(order, expected) -> None:
     assert _conv_types(factorize(_vgg(), 1, order)) == expected
 
@@ -98,7 +101,7 @@ def test_full_level_matches_the_model_zoo_depthwise_separable_vgg() -> None:
 def test_params_and_macs_fall_with_every_level(order, batch_norm) -> None:
     costs = progression_costs(_vgg(batch_norm=batch_norm), (1, 28, 28), order)
     assert [c["level"] for c in costs] == [0, 1, 2, 3]
-    for before, after in zip(costs, costs[1:]):
+    for before, after in zip(costs, costs[1:], strict=False):
         assert after["params"] < before["params"] and after["macs"] < before["macs"]
 
 

@@ -8,12 +8,14 @@ from qkit.pareto import NoFeasibleVariantError, pareto_front, select
 
 @pytest.fixture
 def table() -> pd.DataFrame:
-    return pd.DataFrame({
-        "level": [0, 1, 2, 3, 4],
-        "accuracy": [0.95, 0.96, 0.94, 0.94, 0.90],
-        "macs": [500, 400, 300, 350, 100],
-        "params": [50, 45, 30, 20, 10],
-    })
+    return pd.DataFrame(
+        {
+            "level": [0, 1, 2, 3, 4],
+            "accuracy": [0.95, 0.96, 0.94, 0.94, 0.90],
+            "macs": [500, 400, 300, 350, 100],
+            "params": [50, 45, 30, 20, 10],
+        }
+    )
 
 
 def test_front_in_accuracy_and_macs(table) -> None:

@@ -1,6 +1,6 @@
-"""`FactorizeExplorer`: a factorization level and a bit-width -> that level's per-layer weight ranges (depthwise
-layers marked) and every level's quantized accuracy against MACs, the chosen one ringed (FactorizeNet,
-arXiv 2011.14586)."""
+"""`FactorizeExplorer`: a factorization level and a bit-width -> that level's per-layer weight ranges
+(depthwise layers marked) and every level's quantized accuracy against MACs, the chosen one ringed
+(FactorizeNet, arXiv 2011.14586)."""
 
 from __future__ import annotations
 
@@ -31,10 +31,12 @@ class FactorizeExplorer(Explorer):
         self.result = result
         levels = result.table["level"].tolist()
         bits = result.config.select_bits if bits is None else bits
-        super().__init__({
-            "level": factorization_level_slider(levels, level),
-            "bits": bits_slider(bits, min=2, max=max(8, bits) if isinstance(bits, int) else 8),
-        })
+        super().__init__(
+            {
+                "level": factorization_level_slider(levels, level),
+                "bits": bits_slider(bits, min=2, max=max(8, bits) if isinstance(bits, int) else 8),
+            }
+        )
         self.update()
 
     def check(self, state: dict[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -44,30 +46,39 @@ class FactorizeExplorer(Explorer):
         return state
 
     def compute(self, level: int, bits: int) -> dict[str, Any]:
-        """Cost, float and quantized accuracy of `level` at `bits`, and its depthwise layers' weight statistics."""
+        """Cost, float and quantized accuracy of `level` at `bits`, its depthwise layers' weight ranges."""
         row = self.result.table.set_index("level").loc[level]
         accuracy = self.result.quantized_accuracy(level, bits)
         stats = self.result.layer_stats(level, bits)
         depthwise = stats[stats["type"] == "depthwise"]
         return {
-            "level": level, "bits": bits, "params": int(row["params"]), "macs": int(row["macs"]),
-            "fp_accuracy": float(row["fp_accuracy"]), "accuracy": accuracy, "drop": float(row["fp_accuracy"]) - accuracy,
+            "level": level,
+            "bits": bits,
+            "params": int(row["params"]),
+            "macs": int(row["macs"]),
+            "fp_accuracy": float(row["fp_accuracy"]),
+            "accuracy": accuracy,
+            "drop": float(row["fp_accuracy"]) - accuracy,
             "depthwise_layers": len(depthwise),
             "depthwise_w_range_max": float(depthwise["w_range"].max()) if len(depthwise) else None,
             "w_range_max": float(stats["w_range"].max()),
         }
 
     def readout_html(self, metrics: Mapping[str, Any]) -> str:
-        return (f"level {metrics['level']}: {metrics['params']:,} params · {metrics['macs']:,} MACs · float "
-                f"{100 * metrics['fp_accuracy']:.2f}% → <b class='qkit-accuracy'>{100 * metrics['accuracy']:.2f}%"
-                f"</b> at {metrics['bits']} bits (drop {100 * metrics['drop']:.2f} points) · "
-                f"{metrics['depthwise_layers']} depthwise layers")
+        return (
+            f"level {metrics['level']}: {metrics['params']:,} params · {metrics['macs']:,} MACs · float "
+            f"{100 * metrics['fp_accuracy']:.2f}% → <b class='qkit-accuracy'>{100 * metrics['accuracy']:.2f}%"
+            f"</b> at {metrics['bits']} bits (drop {100 * metrics['drop']:.2f} points) · "
+            f"{metrics['depthwise_layers']} depthwise layers"
+        )
 
     def figure(self, metrics: Mapping[str, Any]) -> Figure:
-        """Left: the level's weight ranges by layer; right: accuracy at `bits` against MACs for every level."""
+        """Left: the level's weight ranges by layer; right: accuracy at `bits` against MACs, every level."""
         level, bits = self.state["level"], self.state["bits"]
         fig, axes = plt.subplots(1, 2, figsize=(13.0, 4.0))
-        plot_layer_ranges(self.result.layer_stats(level, bits), "w", ax=axes[0], title=f"level {level}: weight ranges")
+        plot_layer_ranges(
+            self.result.layer_stats(level, bits), "w", ax=axes[0], title=f"level {level}: weight ranges"
+        )
         points = self.result.table[["level", "params", "macs", "fp_accuracy"]].copy()
         column = f"accuracy at {bits} bits"
         points[column] = [self.result.quantized_accuracy(lv, bits) for lv in points["level"]]

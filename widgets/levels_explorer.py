@@ -1,5 +1,5 @@
-"""`LevelsExplorer`: pick a bit-width and a QAT method from a Direct Quantization run (reproduction 02) and see
-that model's weight levels over the layer's histogram, its per-channel activation errors and its accuracy.
+"""`LevelsExplorer`: pick a bit-width and a QAT method from a Direct Quantization run (reproduction 02) and
+see that model's weight levels over the layer's histogram, its per-channel activation errors and accuracy.
 
 Everything shown was computed by `qkit.experiments.direct_quantization.run`, so a change answers at once.
 
@@ -33,10 +33,12 @@ class LevelsExplorer(Explorer):
         self.bits = sorted({b for _, b in result["runs"]})
         self.methods = list(dict.fromkeys(m for m, _ in result["runs"]))
         start = self.bits[0] if bits is None else bits
-        super().__init__({
-            "bits": bits_slider(start, min=self.bits[0], max=self.bits[-1]),
-            "method": choice_dropdown(self.methods, method, "method", preferred="direct"),
-        })
+        super().__init__(
+            {
+                "bits": bits_slider(start, min=self.bits[0], max=self.bits[-1]),
+                "method": choice_dropdown(self.methods, method, "method", preferred="direct"),
+            }
+        )
         self.update()
 
     def check(self, state: dict[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:

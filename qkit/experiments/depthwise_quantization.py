@@ -223,11 +223,11 @@ def train_autoencoder(
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     history: dict[str, Any] = {"recon_bpd": [], "vq_loss": []}
     bar = tqdm(total=steps, desc="steps", leave=False, disable=not progress)
-    epoch = 0
-    while bar.n < steps:
+    step, epoch = 0, 0
+    while step < steps:
         loader.sampler.set_epoch(epoch)
         for pixels, _ in loader:
-            if bar.n >= steps:
+            if step >= steps:
                 break
             pixels = pixels.to(device)
             out = model(pixels)
@@ -238,6 +238,7 @@ def train_autoencoder(
             opt.step()
             history["recon_bpd"].append(nats_per_dim.item() / math.log(2))
             history["vq_loss"].append(out.vq_loss.item())
+            step += 1
             bar.update(1)
         epoch += 1
     bar.close()
@@ -463,7 +464,7 @@ def draw_usage(ax: Axes, run: QuantizerRun, level: int = -1) -> None:
     """Bars of each code's test frequency on one level (bottom by default), codebooks side by side."""
     offset = 0
     for m, counts in enumerate(run.usage[level]):
-        freq = torch.tensor(counts) / max(sum(counts), 1)
+        freq = [c / max(sum(counts), 1) for c in counts]
         ax.bar(range(offset, offset + len(counts)), freq, width=1.0, label=f"codebook {m}")
         offset += len(counts)
     dead = sum(c == 0 for book in run.usage[level] for c in book)

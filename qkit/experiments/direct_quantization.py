@@ -410,7 +410,9 @@ def metrics(result: dict[str, Any]) -> dict[str, Any]:
         "accuracy": {m: {str(b): float(acc.loc[b, m]) for b in acc.index} for m in acc.columns},
         "act_error": act_comparison_table(result).reset_index().to_dict(orient="records"),
         "direct_moves_per_weight": {
-            f"{m}/{b}": r["moves_per_weight"] for (m, b), r in result["runs"].items() if m.startswith("direct")
+            f"{m}/{b}": r["moves_per_weight"]
+            for (m, b), r in result["runs"].items()
+            if m.startswith("direct")
         },
         "layer": result["layer"],
         "elapsed_s": result["elapsed_s"],

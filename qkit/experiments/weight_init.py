@@ -419,6 +419,8 @@ def _claim_drop(result: Result, settings: list[str]) -> Claim:
                             for r in spread.itertuples())
         text = f"drop spread across initializers vs across seeds (points): {summary}"
         text += _left_out(result, setting)
+        if result.config.seeds < 2:
+            text += "; one seed per initializer: no seed-to-seed spread to compare with"
         if len(shown):
             low = shown.iloc[-1]
             text += (f"; lowest bit-width where it shows: {low['bits']} bits "

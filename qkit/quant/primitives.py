@@ -124,9 +124,10 @@ def _vectorized(x: torch.Tensor) -> bool:
 class _FakeQuant(torch.autograd.Function):
     """torch's fake-quantize math from vectorized elementwise ops, for float32 CPU tensors.
 
-    torch's fused CPU kernel computes each element in scalar code; these passes are vectorized, ~1.3x faster
-    forward+backward on a 4M-element tensor. Bit-equal: the same float32 `x * (1 / scale)`, round half to
-    even and `+ zero_point`, and `(q - zero_point) * scale` is exact in float32 as in torch's double.
+    torch's fused CPU kernel computes each element in scalar code; these passes are vectorized, ~1.5x faster
+    forward+backward on a 4M-element tensor. Bit-equal for finite inputs: the same float32 `x * (1 / scale)`,
+    round half to even and `+ zero_point`; `(q - zero_point) * scale` is exact in float32 as in torch's
+    double.
     `scale`/`zero_point` broadcast against `x` (0-dim, or one per channel along the quantized axis).
     """
 
@@ -134,13 +135,14 @@ class _FakeQuant(torch.autograd.Function):
     def forward(ctx, x, scale, zero_point, qmin: int, qmax: int):
         q = x.mul(scale.reciprocal()).round_().add_(zero_point)
         if ctx.needs_input_grad[0]:
-            ctx.save_for_backward(q.ge(qmin).logical_and_(q.le(qmax)))  # the STE's pass-through mask
+            ctx.save_for_backward(q.lt(qmin).logical_or_(q.gt(qmax)))  # where the STE blocks the gradient
         return q.clamp_(qmin, qmax).sub_(zero_point).mul_(scale)
 
     @staticmethod
     def backward(ctx, grad):
-        (mask,) = ctx.saved_tensors
-        return grad * mask, None, None, None, None
+        (clipped,) = ctx.saved_tensors
+        # masked_fill, not `grad * mask`: multiplying by a bool mask first converts it to a float tensor.
+        return grad.masked_fill(clipped, 0.0), None, None, None, None
 
 
 def quantization_error(x: torch.Tensor, x_q: torch.Tensor) -> tuple[float, float]:

@@ -4,8 +4,17 @@ import pytest
 from qkit.experiments import direct_quantization as dq
 from qkit.widgets.levels_explorer import LevelsExplorer
 
-TINY = {"dataset": "digits", "bits": [2, 4], "methods": ["lsq", "direct"], "width": 4, "fp_epochs": 1,
-        "epochs": 1, "calib_batches": 1, "probe_images": 32, "device": "cpu"}
+TINY = {
+    "dataset": "digits",
+    "bits": [2, 4],
+    "methods": ["lsq", "direct"],
+    "width": 4,
+    "fp_epochs": 1,
+    "epochs": 1,
+    "calib_batches": 1,
+    "probe_images": 32,
+    "device": "cpu",
+}
 
 
 @pytest.mark.slow
