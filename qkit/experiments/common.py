@@ -120,8 +120,8 @@ def _describe(hint: Any) -> str:
     args = typing.get_args(hint)
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         return " or ".join(_describe(a) for a in args)
-    if typing.get_origin(hint) in (list, tuple):
-        return f"a list of {_describe(args[0]) if args else 'values'}"
+    if typing.get_origin(hint) in (list, tuple) or hint in (list, tuple):
+        return f"a list of {_describe(args[0])}" if args else "a list"
     return "None" if hint is type(None) else getattr(hint, "__name__", str(hint))
 
 
