@@ -1,4 +1,5 @@
-"""Implicit Feature Decoupling with Depthwise Quantization (Fostiropoulos & Boehm, CVPR 2022, arXiv 2203.08080).
+"""Implicit Feature Decoupling with Depthwise Quantization (Fostiropoulos & Boehm, CVPR 2022,
+arXiv 2203.08080).
 
 Vector quantizers for autoencoders: an EMA k-means `VectorQuantizer`, and three ways to put M codebooks of K
 codes behind a 1x1 projection of a feature map, all at M*log2(K) code bits per position:
@@ -7,7 +8,7 @@ codes behind a 1x1 projection of a feature map, all at M*log2(K) code bits per p
 - ``"multi_codebook_vq"``: one projection to d channels, quantized by M codebooks, each on the *same* z;
 - ``"dq"``: Depthwise Quantization, M separate projections to d channels, each with its own codebook.
 
-Each block returns ``(quantized, indices, loss)`` with quantized (N, out_channels, H, W) and indices (N, M', H, W).
+Each block returns ``(quantized, indices, loss)``: quantized (N, out_channels, H, W), indices (N, M', H, W).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ class VectorQuantizer(nn.Module):
         self.register_buffer("initialized", torch.tensor(False))
 
     def forward(self, z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Quantize z, (N, D, H, W) or (..., D): returns (quantized like z, indices, commitment loss)."""
+        """Quantize z (N, D, H, W) (4-D means channels first) or (..., D): (quantized, indices, loss)."""
         channels_first = z.dim() == 4
         zl = z.permute(0, 2, 3, 1) if channels_first else z
         if zl.shape[-1] != self.dim:
@@ -123,7 +124,9 @@ class QuantizerBlock(nn.Module):
     `sources[i]` names the projection codebook i quantizes. Use the registered factories below.
     """
 
-    def __init__(self, projections: list[nn.Conv2d], codebooks: list[VectorQuantizer], sources: list[int]) -> None:
+    def __init__(
+        self, projections: list[nn.Conv2d], codebooks: list[VectorQuantizer], sources: list[int]
+    ) -> None:
         super().__init__()
         self.projections = nn.ModuleList(projections)
         self.codebooks = nn.ModuleList(codebooks)
@@ -138,7 +141,7 @@ class QuantizerBlock(nn.Module):
     def forward(self, h: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """h (N, C, H, W) -> (quantized (N, out_channels, H, W), indices (N, codebooks, H, W), mean loss)."""
         zs = [proj(h) for proj in self.projections]
-        outs = [cb(zs[src]) for cb, src in zip(self.codebooks, self.sources)]
+        outs = [cb(zs[src]) for cb, src in zip(self.codebooks, self.sources, strict=True)]
         quantized = torch.cat([q for q, _, _ in outs], 1)
         indices = torch.stack([i for _, i, _ in outs], 1)
         loss = torch.stack([loss for _, _, loss in outs]).mean()
@@ -214,14 +217,14 @@ def codebook_usage(indices: Tensor, num_codes: int) -> Tensor:
 
 
 def perplexity(indices: Tensor, num_codes: int) -> float:
-    """exp(entropy) of the empirical code distribution: 1 when one code is used, num_codes when all equally."""
+    """exp(entropy) of the empirical code distribution: 1 for a single code, num_codes for all equally."""
     p = codebook_usage(indices, num_codes)
     p = p[p > 0] / p.sum()
     return float(torch.exp(-(p * p.log()).sum()))
 
 
 def joint_perplexity(indices: Tensor) -> float:
-    """Perplexity of the tuple of codes at each position; indices (N, M, H, W) -> combinations actually used."""
+    """Perplexity of the code tuple at each position of indices (N, M, H, W): combinations in real use."""
     tuples = indices.permute(0, 2, 3, 1).reshape(-1, indices.shape[1])
     _, counts = torch.unique(tuples, dim=0, return_counts=True)
     p = counts.float() / counts.sum()

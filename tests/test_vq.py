@@ -123,7 +123,9 @@ def test_every_quantizer_shapes_and_capacity(name):
 def test_quantizer_structures_differ_as_documented():
     vq, multi, dq = (build_quantizer(n, 6, 3, 4, 2) for n in ("vq", "multi_codebook_vq", "dq"))
     assert len(vq.codebooks) == 1 and vq.codebooks[0].num_codes == 4**3 and vq.codebooks[0].dim == 6
-    assert len(multi.projections) == 1 and multi.projections[0].out_channels == 2 and len(multi.codebooks) == 3
+    assert (
+        len(multi.projections) == 1 and multi.projections[0].out_channels == 2 and len(multi.codebooks) == 3
+    )
     assert len(dq.projections) == 3 and all(p.out_channels == 2 for p in dq.projections)
     assert sum(p.numel() for p in dq.parameters()) == sum(p.numel() for p in vq.parameters())
 

@@ -20,30 +20,35 @@ from .explorer import Explorer
 
 
 def _slider(options: list[int], value: int, description: str) -> w.SelectionSlider:
-    slider = w.SelectionSlider(options=options, value=value, description=description,
-                               continuous_update=False, style=STYLE)
+    slider = w.SelectionSlider(
+        options=options, value=value, description=description, continuous_update=False, style=STYLE
+    )
     return slider.add_class("qkit-" + description.replace(" ", "-"))
 
 
 class DQExplorer(Explorer):
     """Sliders for num_codebooks (M) and codebook_size (K) over `result.explore`'s grid.
 
-        explorer = DQExplorer(result)
-        explorer.update(num_codebooks=4)["recon_bpd"]
+    explorer = DQExplorer(result)
+    explorer.update(num_codebooks=4)["recon_bpd"]
     """
 
     css_class = "qkit-dq-explorer"
 
     def __init__(self, result: DQResult) -> None:
         if not result.explore:
-            raise ValueError("this result has no Explore grid (explore_steps was 0); run with explore_steps > 0")
+            raise ValueError(
+                "this result has no Explore grid (explore_steps was 0); run with explore_steps > 0"
+            )
         self.result = result
         ms = sorted({m for m, _ in result.explore})
         ks = sorted({k for _, k in result.explore})
-        super().__init__({
-            "num_codebooks": _slider(ms, ms[len(ms) // 2], "codebooks"),
-            "codebook_size": _slider(ks, ks[-1], "codebook size"),
-        })
+        super().__init__(
+            {
+                "num_codebooks": _slider(ms, ms[len(ms) // 2], "codebooks"),
+                "codebook_size": _slider(ks, ks[-1], "codebook size"),
+            }
+        )
         self.update()
 
     def compute(self, num_codebooks: int, codebook_size: int) -> dict[str, Any]:
@@ -55,8 +60,10 @@ class DQExplorer(Explorer):
         return (
             f"M={m} codebooks of K={k} codes: <b>{metrics['code_bits']:g} code bits</b> per position, "
             f"{k**m} combinations from {m * k} stored codes &nbsp;|&nbsp; reconstruction "
-            f"<b>{metrics['recon_bpd']:.3f}</b> bits/dim, total {metrics['total_bpd_prior']:.3f} (fitted prior) / "
-            f"{metrics['total_bpd_uniform']:.3f} (uniform) &nbsp;|&nbsp; {metrics['dead_fraction']:.0%} codes unused"
+            f"<b>{metrics['recon_bpd']:.3f}</b> bits/dim, total {metrics['total_bpd_prior']:.3f} "
+            f"(fitted prior) / "
+            f"{metrics['total_bpd_uniform']:.3f} (uniform) &nbsp;|&nbsp; "
+            f"{metrics['dead_fraction']:.0%} codes unused"
         )
 
     def figure(self, metrics: Mapping[str, Any]) -> Figure:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -31,13 +33,23 @@ from ..models import build_model, count_params
 from ..models.autoencoder import LIKELIHOODS, HierarchicalAutoencoder
 from ..rate import bits_per_dim, code_bits, fit_code_prior, uniform_code_bits
 from ..train import choose_device, seed_everything
-from ..vq import MAX_SINGLE_CODEBOOK, QUANTIZERS, QuantizerBlock, codebook_usage, distinct_combinations
-from ..vq import joint_perplexity, perplexity
+from ..vq import (
+    MAX_SINGLE_CODEBOOK,
+    QUANTIZERS,
+    QuantizerBlock,
+    codebook_usage,
+    distinct_combinations,
+    joint_perplexity,
+    perplexity,
+)
 from .common import Claim, ExperimentConfig
 
 PAPER = "04_depthwise_quantization"
-TITLE = "Implicit Feature Decoupling with Depthwise Quantization (Fostiropoulos & Boehm, CVPR 2022, arXiv 2203.08080)"
-# Published CIFAR-10 test NLL of two likelihood models (bits/dim, everything included): compare with the total.
+TITLE = (
+    "Implicit Feature Decoupling with Depthwise Quantization (Fostiropoulos & Boehm, CVPR 2022, "
+    "arXiv 2203.08080)"
+)
+# Published CIFAR-10 test NLL of two likelihood models (bits/dim, latents included): compare with the total.
 REFERENCE_BPD = {"VDVAE": 2.87, "NVAE": 2.91}
 NUM_SAMPLES = 8  # test images kept for the reconstruction grids
 
@@ -53,13 +65,15 @@ class Config(ExperimentConfig):
     epochs: int = 2  # training epochs per quantizer
     quantizers: list[str] = field(default_factory=lambda: ["vq", "multi_codebook_vq", "dq"])  # compared
     batch_size: int = 64  # images per training step
-    lr: float = 2e-3  # Adam learning rate
+    lr: float = (
+        5e-3  # Adam learning rate (high: a short run must get past the early plateau where codes are ignored)
+    )
     channels: int = 32  # hidden width of encoder and decoder
     likelihood: str = "logistic_mixture"  # "logistic_mixture" or "categorical" (256-way) over each subpixel
     mixtures: int = 3  # logistic components per subpixel
     explore_codebooks: list[int] = field(default_factory=lambda: [1, 2, 4])  # Explore grid: M values
     explore_sizes: list[int] = field(default_factory=lambda: [4, 16])  # Explore grid: K values
-    explore_steps: int = 40  # training steps per Explore setting (0 skips the grid)
+    explore_steps: int = 200  # training steps per Explore setting (0 skips the grid)
     use_cache: bool = True  # reuse trained weights from qkit.cache
 
     FULL: ClassVar[dict[str, Any]] = {
@@ -68,7 +82,7 @@ class Config(ExperimentConfig):
         "levels": 3,
         "epochs": 40,
         "batch_size": 128,
-        "lr": 1e-3,
+        "lr": 2e-3,
         "channels": 128,
         "mixtures": 10,
         "explore_steps": 2000,
@@ -94,7 +108,9 @@ class Config(ExperimentConfig):
             check_int(k, "explore_sizes entry", low=2)
         size = dataset_info(self.dataset).input_size
         if size % 4:
-            raise ValueError(f"dataset {self.dataset!r} has {size}x{size} images; the autoencoder needs a multiple of 4")
+            raise ValueError(
+                f"dataset {self.dataset!r} has {size}x{size} images; the autoencoder needs a multiple of 4"
+            )
 
 
 def _check_quantizers(names: list[str], num_codebooks: int, codebook_size: int) -> None:
@@ -106,7 +122,8 @@ def _check_quantizers(names: list[str], num_codebooks: int, codebook_size: int) 
         raise ValueError(f"quantizers must include 'dq' (the method under test), got {names!r}")
     if "vq" in names and codebook_size**num_codebooks > MAX_SINGLE_CODEBOOK:
         raise ValueError(
-            f"'vq' at equal code bits needs codebook_size**num_codebooks = {codebook_size**num_codebooks} codes, "
+            f"'vq' at equal code bits needs codebook_size**num_codebooks = "
+            f"{codebook_size**num_codebooks} codes, "
             f"more than {MAX_SINGLE_CODEBOOK}; lower num_codebooks/codebook_size or drop 'vq' from quantizers"
         )
 
@@ -148,8 +165,12 @@ class QuantizerRun:
 
     @property
     def code_utilization(self) -> float:
-        """Mean over levels of log2(joint perplexity) / (M log2 K): 1 when every combination is used equally."""
-        return sum(math.log2(p) for p in self.joint_perplexity) / len(self.joint_perplexity) / self.code_bits_per_position
+        """Mean over levels of log2(joint perplexity) / (M log2 K); 1: all combinations equally used."""
+        return (
+            sum(math.log2(p) for p in self.joint_perplexity)
+            / len(self.joint_perplexity)
+            / self.code_bits_per_position
+        )
 
     def summary(self) -> dict[str, Any]:
         """The headline numbers as plain JSON values."""
@@ -204,19 +225,33 @@ def pixel_dataset(name: str, split: str, root: str | None = None) -> TensorDatas
     return TensorDataset(((x * std + mean) * 255).round().clamp(0, 255), y)
 
 
-def build_autoencoder(config: Config, quantizer: str, num_codebooks: int, codebook_size: int) -> HierarchicalAutoencoder:
+def build_autoencoder(
+    config: Config, quantizer: str, num_codebooks: int, codebook_size: int
+) -> HierarchicalAutoencoder:
     """The autoencoder for `config`'s data set with the given quantizer setting."""
     info = dataset_info(config.dataset)
     return build_model(
-        "hierarchical_autoencoder", in_channels=info.in_channels, input_size=info.input_size,
-        quantizer=quantizer, levels=config.levels, num_codebooks=num_codebooks, codebook_size=codebook_size,
-        embed_dim=config.embed_dim, channels=config.channels, likelihood=config.likelihood,
+        "hierarchical_autoencoder",
+        in_channels=info.in_channels,
+        input_size=info.input_size,
+        quantizer=quantizer,
+        levels=config.levels,
+        num_codebooks=num_codebooks,
+        codebook_size=codebook_size,
+        embed_dim=config.embed_dim,
+        channels=config.channels,
+        likelihood=config.likelihood,
         mixtures=config.mixtures,
     )
 
 
 def train_autoencoder(
-    model: HierarchicalAutoencoder, loader: Any, steps: int, lr: float, device: torch.device, progress: bool = True
+    model: HierarchicalAutoencoder,
+    loader: Any,
+    steps: int,
+    lr: float,
+    device: torch.device,
+    progress: bool = True,
 ) -> dict[str, Any]:
     """Adam on reconstruction NLL (nats/dim) + VQ commitment loss for `steps` batches; per-step history."""
     model.to(device).train()
@@ -247,7 +282,9 @@ def train_autoencoder(
 
 
 @torch.no_grad()
-def collect_codes(model: HierarchicalAutoencoder, loader: Any, device: torch.device) -> tuple[float, list[torch.Tensor]]:
+def collect_codes(
+    model: HierarchicalAutoencoder, loader: Any, device: torch.device
+) -> tuple[float, list[torch.Tensor]]:
     """Summed reconstruction NLL (nats) over `loader` and every level's indices (top first), on the CPU."""
     model.to(device).eval()
     nll, codes = 0.0, []
@@ -255,19 +292,19 @@ def collect_codes(model: HierarchicalAutoencoder, loader: Any, device: torch.dev
         out = model(pixels.to(device))
         nll += float(model.nll(out.params, pixels.to(device)).sum())
         codes.append([idx.cpu() for idx in out.indices])
-    return nll, [torch.cat(level) for level in zip(*codes)]
+    return nll, [torch.cat(level) for level in zip(*codes, strict=True)]
 
 
 def measure(
     model: HierarchicalAutoencoder, test: TensorDataset, prior_data: TensorDataset, device: torch.device
 ) -> dict[str, Any]:
-    """Rates, usage and reconstructions of a trained model on `test`; the code prior is fitted on `prior_data`."""
+    """Rates, usage and reconstructions of a trained model on `test`; code prior fitted on `prior_data`."""
     nll, test_codes = collect_codes(model, make_loader(test, batch_size=250), device)
     _, train_codes = collect_codes(model, make_loader(prior_data, batch_size=250), device)
     dims = test.tensors[0][0].numel() * len(test)
     prior_bits = uniform_bits = 0.0
     usage, perp = [], []
-    for block, tr, te in zip(model.quantizer_blocks, train_codes, test_codes):
+    for block, tr, te in zip(model.quantizer_blocks, train_codes, test_codes, strict=True):
         sizes = [cb.num_codes for cb in block.codebooks]
         for m, k in enumerate(sizes):
             prior_bits += code_bits(te[:, m], fit_code_prior(tr[:, m], k))
@@ -301,15 +338,32 @@ def single_vq_cost(in_channels: int, num_codebooks: int, codebook_size: int, emb
 
 
 def train_one(
-    config: Config, train: TensorDataset, test: TensorDataset, prior_data: TensorDataset, quantizer: str,
-    num_codebooks: int, codebook_size: int, steps: int, device: torch.device, progress: bool,
+    config: Config,
+    train: TensorDataset,
+    test: TensorDataset,
+    prior_data: TensorDataset,
+    quantizer: str,
+    num_codebooks: int,
+    codebook_size: int,
+    steps: int,
+    device: torch.device,
+    progress: bool,
 ) -> QuantizerRun:
     """Build, train (or load from the cache) and measure one autoencoder."""
     key = {
-        "experiment": PAPER, "quantizer": quantizer, "num_codebooks": num_codebooks,
-        "codebook_size": codebook_size, "embed_dim": config.embed_dim, "levels": config.levels,
-        "channels": config.channels, "likelihood": config.likelihood, "mixtures": config.mixtures,
-        "dataset": config.dataset, "seed": config.seed, "steps": steps, "batch_size": config.batch_size,
+        "experiment": PAPER,
+        "quantizer": quantizer,
+        "num_codebooks": num_codebooks,
+        "codebook_size": codebook_size,
+        "embed_dim": config.embed_dim,
+        "levels": config.levels,
+        "channels": config.channels,
+        "likelihood": config.likelihood,
+        "mixtures": config.mixtures,
+        "dataset": config.dataset,
+        "seed": config.seed,
+        "steps": steps,
+        "batch_size": config.batch_size,
         "lr": config.lr,
     }
 
@@ -319,22 +373,48 @@ def train_one(
 
     def fit(model: HierarchicalAutoencoder) -> dict[str, Any]:
         seed_everything(config.seed)
-        loader = make_loader(train, batch_size=config.batch_size, shuffle=True, seed=config.seed, drop_last=True)
+        loader = make_loader(
+            train, batch_size=config.batch_size, shuffle=True, seed=config.seed, drop_last=True
+        )
         return train_autoencoder(model, loader, steps, config.lr, device, progress)
 
     model, meta = cached_model(key, build, fit, enabled=config.use_cache, progress=progress)
     stats = measure(model, test, prior_data, device)
     return QuantizerRun(
-        quantizer=quantizer, num_codebooks=num_codebooks, codebook_size=codebook_size, history=meta["result"],
-        code_bits_per_position=model.quantizer_blocks[0].code_bits, params=count_params(model),
-        quantizer_cost=sum(quantizer_cost(b) for b in model.quantizer_blocks), cached=bool(meta["hit"]), **stats,
+        quantizer=quantizer,
+        num_codebooks=num_codebooks,
+        codebook_size=codebook_size,
+        history=meta["result"],
+        code_bits_per_position=model.quantizer_blocks[0].code_bits,
+        params=count_params(model),
+        quantizer_cost=sum(quantizer_cost(b) for b in model.quantizer_blocks),
+        cached=bool(meta["hit"]),
+        **stats,
     )
+
+
+@contextmanager
+def _one_cpu_thread(device: torch.device) -> Iterator[None]:
+    """On the CPU, run with one intra-op thread, then restore: these small convolutions gain nothing from
+    threads, and on a shared machine waiting threads spin (measured here: 4x the CPU time, same run)."""
+    before = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def run(config: Config, progress: bool = True) -> DQResult:
     """Train and measure every quantizer, then the Explore grid; see the module docstring."""
-    start = time.perf_counter()
     device = choose_device(config.device)
+    with _one_cpu_thread(device):
+        return _run(config, device, progress)
+
+
+def _run(config: Config, device: torch.device, progress: bool) -> DQResult:
+    start = time.perf_counter()
     train = pixel_dataset(config.dataset, "train", config.data_root)
     test = pixel_dataset(config.dataset, "test", config.data_root)
     steps = config.epochs * (len(train) // config.batch_size)
@@ -360,7 +440,9 @@ def _explore(
     prior_part = TensorDataset(*(t[:1000] for t in train.tensors))
     grid = [(m, k) for m in config.explore_codebooks for k in config.explore_sizes]
     return {
-        (m, k): train_one(config, train, test_part, prior_part, "dq", m, k, config.explore_steps, device, False)
+        (m, k): train_one(
+            config, train, test_part, prior_part, "dq", m, k, config.explore_steps, device, False
+        )
         for m, k in tqdm(grid, desc="explore grid", disable=not progress)
     }
 
@@ -377,24 +459,28 @@ def _claim_recon(dq: QuantizerRun, baselines: dict[str, QuantizerRun]) -> Claim:
     evidence = ", ".join(f"{n} {r.recon_bpd:.4f}" for n, r in {"dq": dq, **baselines}.items())
     return Claim(
         "dq-lower-recon-bpd",
-        f"At equal code bits per position ({dq.code_bits_per_position:g}), DQ reconstructs the test images with "
+        f"At equal code bits per position ({dq.code_bits_per_position:g}), DQ reconstructs test images with "
         "lower bits/dim (reconstruction NLL) than every baseline",
-        holds, f"test reconstruction bits/dim: {evidence}" + ("" if baselines else " (no baseline was run)"),
+        holds,
+        f"test reconstruction bits/dim: {evidence}" + ("" if baselines else " (no baseline was run)"),
     )
 
 
 def _claim_usage(dq: QuantizerRun, baselines: dict[str, QuantizerRun]) -> Claim:
     holds = bool(baselines) and all(
-        dq.code_utilization > b.code_utilization and dq.dead_fraction <= b.dead_fraction for b in baselines.values()
+        dq.code_utilization > b.code_utilization and dq.dead_fraction <= b.dead_fraction
+        for b in baselines.values()
     )
     evidence = "; ".join(
-        f"{n}: utilization {r.code_utilization:.3f}, dead {r.dead_fraction:.1%}" for n, r in {"dq": dq, **baselines}.items()
+        f"{n}: utilization {r.code_utilization:.3f}, dead {r.dead_fraction:.1%}"
+        for n, r in {"dq": dq, **baselines}.items()
     )
     return Claim(
         "dq-uses-codebooks-fully",
         "DQ uses its code space more fully: higher utilization log2(joint perplexity)/(M log2 K) than every "
         "baseline, and no larger share of dead codes",
-        holds, evidence,
+        holds,
+        evidence,
     )
 
 
@@ -404,8 +490,9 @@ def _claim_capacity(dq: QuantizerRun, result: DQResult) -> Claim:
     cheaper = dq.quantizer_cost < result.single_vq_cost
     return Claim(
         "dq-exponential-capacity",
-        f"DQ represents K^M = {k**m} combinations per position with M*K = {stored} stored codes per level, costing "
-        "fewer parameters than one VQ of K^M codes, and really uses more combinations than it stores codes",
+        f"DQ represents K^M = {k**m} combinations per position with M*K = {stored} stored codes per level, "
+        "costing fewer parameters than one VQ of K^M codes, and really uses more combinations than it "
+        "stores codes",
         cheaper and used > stored,
         f"quantizer params+codebook entries: DQ {dq.quantizer_cost} vs single VQ {result.single_vq_cost}; "
         f"distinct code tuples on test (bottom level): {used} vs {stored} stored codes",
@@ -413,16 +500,21 @@ def _claim_capacity(dq: QuantizerRun, result: DQResult) -> Claim:
 
 
 def capacity_table(in_channels: int, codebook_size: int, embed_dim: int, max_codebooks: int = 8) -> Any:
-    """Capacity (code bits per position) against cost for DQ and the single VQ of equal capacity, M = 1..max."""
+    """Capacity (code bits per position) against cost, DQ and the single VQ of equal capacity, M = 1..max."""
     import pandas as pd
 
     rows = []
     for m in range(1, max_codebooks + 1):
         dq_cost = m * (in_channels * embed_dim + embed_dim + codebook_size * embed_dim)
-        rows.append({
-            "num_codebooks": m, "code_bits": m * math.log2(codebook_size), "combinations": codebook_size**m,
-            "dq_cost": dq_cost, "single_vq_cost": single_vq_cost(in_channels, m, codebook_size, embed_dim),
-        })
+        rows.append(
+            {
+                "num_codebooks": m,
+                "code_bits": m * math.log2(codebook_size),
+                "combinations": codebook_size**m,
+                "dq_cost": dq_cost,
+                "single_vq_cost": single_vq_cost(in_channels, m, codebook_size, embed_dim),
+            }
+        )
     return pd.DataFrame(rows).set_index("num_codebooks")
 
 
@@ -430,7 +522,7 @@ def capacity_table(in_channels: int, codebook_size: int, embed_dim: int, max_cod
 
 
 def plot_training_curves(result: DQResult, window: int = 10) -> Figure:
-    """Training reconstruction bits/dim per step (moving average over `window` steps), one line per quantizer."""
+    """Training reconstruction bits/dim per step (moving average over `window` steps) per quantizer."""
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
     for name, r in result.runs.items():
         y = torch.tensor(r.history["recon_bpd"])
@@ -468,14 +560,17 @@ def draw_usage(ax: Axes, run: QuantizerRun, level: int = -1) -> None:
         ax.bar(range(offset, offset + len(counts)), freq, width=1.0, label=f"codebook {m}")
         offset += len(counts)
     dead = sum(c == 0 for book in run.usage[level] for c in book)
-    ax.set(xlabel="code (codebooks side by side)", ylabel="frequency",
-           title=f"{run.quantizer}: {dead}/{offset} codes unused")
+    ax.set(
+        xlabel="code (codebooks side by side)",
+        ylabel="frequency",
+        title=f"{run.quantizer}: {dead}/{offset} codes unused",
+    )
 
 
 def plot_usage(result: DQResult) -> Figure:
     """One usage histogram (bottom level) per quantizer."""
     fig, axes = plt.subplots(1, len(result.runs), figsize=(4.0 * len(result.runs), 3.0), squeeze=False)
-    for ax, run in zip(axes[0], result.runs.values()):
+    for ax, run in zip(axes[0], result.runs.values(), strict=True):
         draw_usage(ax, run)
     fig.tight_layout()
     return fig
@@ -483,8 +578,8 @@ def plot_usage(result: DQResult) -> Figure:
 
 def draw_images(axes: Any, rows: dict[str, torch.Tensor]) -> None:
     """Images in a grid: one row per entry of `rows` (label -> (n, C, H, W) pixels), one column per image."""
-    for ax_row, (label, images) in zip(axes, rows.items()):
-        for ax, img in zip(ax_row, images):
+    for ax_row, (label, images) in zip(axes, rows.items(), strict=True):
+        for ax, img in zip(ax_row, images, strict=True):
             pic = img.permute(1, 2, 0).squeeze(-1).numpy() / 255.0
             ax.imshow(pic, cmap="gray", vmin=0, vmax=1)
             ax.set_xticks([]), ax.set_yticks([])
@@ -494,7 +589,9 @@ def draw_images(axes: Any, rows: dict[str, torch.Tensor]) -> None:
 def plot_reconstructions(result: DQResult) -> Figure:
     """Test originals and each quantizer's reconstructions."""
     rows = {"original": result.originals} | {n: r.reconstructions for n, r in result.runs.items()}
-    fig, axes = plt.subplots(len(rows), NUM_SAMPLES, figsize=(NUM_SAMPLES * 0.9, len(rows) * 0.95), squeeze=False)
+    fig, axes = plt.subplots(
+        len(rows), NUM_SAMPLES, figsize=(NUM_SAMPLES * 0.9, len(rows) * 0.95), squeeze=False
+    )
     draw_images(axes, rows)
     return fig
 
@@ -504,7 +601,24 @@ def _mean(values: list[float]) -> float:
 
 
 __all__ = [
-    "Config", "DQResult", "QuantizerRun", "REFERENCE_BPD", "TITLE", "PAPER", "build_autoencoder", "capacity_table",
-    "claims", "draw_images", "draw_usage", "measure", "pixel_dataset", "plot_bits", "plot_reconstructions",
-    "plot_training_curves", "plot_usage", "run", "single_vq_cost", "train_autoencoder",
+    "Config",
+    "DQResult",
+    "QuantizerRun",
+    "REFERENCE_BPD",
+    "TITLE",
+    "PAPER",
+    "build_autoencoder",
+    "capacity_table",
+    "claims",
+    "draw_images",
+    "draw_usage",
+    "measure",
+    "pixel_dataset",
+    "plot_bits",
+    "plot_reconstructions",
+    "plot_training_curves",
+    "plot_usage",
+    "run",
+    "single_vq_cost",
+    "train_autoencoder",
 ]

@@ -39,7 +39,10 @@ class ResBlock(nn.Module):
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            nn.ReLU(), nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(), nn.Conv2d(channels, channels, 1)
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 1),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -99,7 +102,9 @@ class HierarchicalAutoencoder(nn.Module):
         check_choice(likelihood, LIKELIHOODS, "likelihood")
         QUANTIZERS.get(quantizer)
         if input_size % 4:
-            raise ValueError(f"input_size must be a multiple of 4 (the bottom level has stride 4), got {input_size}")
+            raise ValueError(
+                f"input_size must be a multiple of 4 (the bottom level has stride 4), got {input_size}"
+            )
         self.in_channels, self.input_size, self.levels = in_channels, input_size, levels
         self.likelihood, self.mixtures = likelihood, mixtures
         self.encoders = nn.ModuleList(
@@ -109,16 +114,28 @@ class HierarchicalAutoencoder(nn.Module):
         vq_kw = dict(decay=decay, commitment=commitment)
         self.quantizers = nn.ModuleList(
             [
-                build_quantizer(quantizer, channels * (1 if lvl == levels - 1 else 2), num_codebooks,
-                                codebook_size, embed_dim, **vq_kw)
+                build_quantizer(
+                    quantizer,
+                    channels * (1 if lvl == levels - 1 else 2),
+                    num_codebooks,
+                    codebook_size,
+                    embed_dim,
+                    **vq_kw,
+                )
                 for lvl in range(levels)
             ]
         )
         code_channels = self.quantizers[0].out_channels
-        self.conditioners = nn.ModuleList([nn.Conv2d(code_channels, channels, 3, padding=1) for _ in range(levels - 1)])
-        self.level_decoders = nn.ModuleList([nn.Conv2d(code_channels, channels, 3, padding=1) for _ in range(levels)])
+        self.conditioners = nn.ModuleList(
+            [nn.Conv2d(code_channels, channels, 3, padding=1) for _ in range(levels - 1)]
+        )
+        self.level_decoders = nn.ModuleList(
+            [nn.Conv2d(code_channels, channels, 3, padding=1) for _ in range(levels)]
+        )
         out_per_channel = 256 if likelihood == "categorical" else 3 * mixtures
         self.decoder = _final_decoder(channels * levels, channels, in_channels * out_per_channel)
+        if likelihood == "logistic_mixture":
+            _sharpen_mixture(self.decoder[-1], in_channels, mixtures)
 
     @property
     def quantizer_blocks(self) -> list[QuantizerBlock]:
@@ -146,12 +163,14 @@ class HierarchicalAutoencoder(nn.Module):
         """Quantized maps (top first) -> decoder output (logits or mixture parameters)."""
         bottom = quants[-1]
         levels = reversed(range(self.levels))
-        ups = [_resize(F.relu(self.level_decoders[lvl](q)), bottom) for lvl, q in zip(levels, quants)]
+        pairs = zip(levels, quants, strict=True)
+        ups = [_resize(F.relu(self.level_decoders[lvl](q)), bottom) for lvl, q in pairs]
         return self.decoder(torch.cat(ups, 1))
 
     def decode_indices(self, indices: list[Tensor]) -> Tensor:
         """Code indices (top first) -> decoder output."""
-        return self.decode([block.lookup(idx) for block, idx in zip(self.quantizer_blocks, indices)])
+        pairs = zip(self.quantizer_blocks, indices, strict=True)
+        return self.decode([block.lookup(idx) for block, idx in pairs])
 
     def forward(self, pixels: Tensor) -> AutoencoderOutput:
         quants, indices, loss = self.encode(pixels)
@@ -173,6 +192,14 @@ class HierarchicalAutoencoder(nn.Module):
         logit_w, means, _ = _split_mixture(params, self.mixtures)
         mean = (logit_w.softmax(2) * means).sum(2)
         return ((mean.clamp(-1, 1) + 1) * 127.5).round()
+
+
+def _sharpen_mixture(head: nn.Conv2d, in_channels: int, mixtures: int, log_scale: float = -3.0) -> None:
+    """Start every component narrow (scale e^-3 of the [-1, 1] range): broad initial components let the
+    decoder settle on the pixel marginals and ignore the codes for the first few hundred steps."""
+    with torch.no_grad():
+        bias = head.bias.view(in_channels, 3, mixtures)
+        bias[:, 2] = log_scale
 
 
 def _resize(x: Tensor, like: Tensor) -> Tensor:
@@ -220,11 +247,20 @@ def hierarchical_autoencoder(
     decay: float = 0.99,
     commitment: float = 0.25,
 ) -> HierarchicalAutoencoder:
-    """A hierarchical VQ autoencoder (num_classes is ignored: it reconstructs images, it does not classify)."""
+    """A hierarchical VQ autoencoder (num_classes is ignored: it reconstructs images, never classifies)."""
     return HierarchicalAutoencoder(
-        in_channels, input_size, quantizer=quantizer, levels=levels, num_codebooks=num_codebooks,
-        codebook_size=codebook_size, embed_dim=embed_dim, channels=channels, likelihood=likelihood,
-        mixtures=mixtures, decay=decay, commitment=commitment,
+        in_channels,
+        input_size,
+        quantizer=quantizer,
+        levels=levels,
+        num_codebooks=num_codebooks,
+        codebook_size=codebook_size,
+        embed_dim=embed_dim,
+        channels=channels,
+        likelihood=likelihood,
+        mixtures=mixtures,
+        decay=decay,
+        commitment=commitment,
     )
 
 

@@ -30,8 +30,15 @@ def test_forward_shapes_for_every_quantizer(quantizer, likelihood):
 
 
 def test_three_levels_on_rgb():
-    model = build_model("hierarchical_autoencoder", in_channels=3, input_size=32, levels=3, channels=8,
-                        embed_dim=2, codebook_size=4)
+    model = build_model(
+        "hierarchical_autoencoder",
+        in_channels=3,
+        input_size=32,
+        levels=3,
+        channels=8,
+        embed_dim=2,
+        codebook_size=4,
+    )
     out = model(torch.randint(0, 256, (2, 3, 32, 32)).float())
     assert out.params.shape == (2, 3 * 256, 32, 32)
     assert [i.shape[-1] for i in out.indices] == [2, 4, 8]
