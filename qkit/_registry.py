@@ -24,7 +24,7 @@ class Registry(Generic[T]):
         self._entries: dict[str, T] = {}
 
     def register(self, name: str | None = None, obj: T | None = None) -> Any:
-        """Register `obj` under `name`; without `obj`, return a decorator (the function's name is the default)."""
+        """Register `obj` under `name` (default: its __name__); without `obj`, return a decorator."""
 
         def add(fn: T) -> T:
             key = name or fn.__name__

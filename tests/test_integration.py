@@ -1,4 +1,4 @@
-"""The foundation's end-to-end promise: the small VGG-like CNN learns mnist5k, and 8-bit PTQ costs almost nothing."""
+"""The foundation's promise: the small VGG-like CNN learns mnist5k, and 8-bit PTQ costs almost nothing."""
 
 import time
 
@@ -22,10 +22,17 @@ def test_vgg_small_reaches_97_percent_and_8_bit_ptq_loses_at_most_half_a_point()
     test_loader, calib_loader = make_loader(test, 256), make_loader(train, 256)
     float_accuracy = evaluate(model, test_loader, device="cpu")["accuracy"]
     quantized = {
-        bits: evaluate(post_training_quantize(model, calib_loader, weight=QuantSpec(bits), act=QuantSpec(bits),
-                                              batches=4), test_loader, device="cpu")["accuracy"]
+        bits: evaluate(
+            post_training_quantize(
+                model, calib_loader, weight=QuantSpec(bits), act=QuantSpec(bits), batches=4
+            ),
+            test_loader,
+            device="cpu",
+        )["accuracy"]
         for bits in (8, 4)
     }
-    print(f"train {elapsed:.1f}s  fp32 {float_accuracy:.4f}  int8 {quantized[8]:.4f}  int4 {quantized[4]:.4f}")
+    print(
+        f"train {elapsed:.1f}s  fp32 {float_accuracy:.4f}  int8 {quantized[8]:.4f}  int4 {quantized[4]:.4f}"
+    )
     assert float_accuracy >= 0.97
     assert float_accuracy - quantized[8] <= 0.005

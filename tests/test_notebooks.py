@@ -1,4 +1,4 @@
-"""Every reproduction notebook: committed clean, shaped as REPRODUCTIONS.md says, and executable under nbval."""
+"""Every reproduction notebook: committed clean, shaped as REPRODUCTIONS.md says, and runnable under nbval."""
 
 import os
 import subprocess
@@ -39,14 +39,32 @@ def test_notebook_has_the_shared_shape(path):
 def test_notebook_runs_end_to_end_under_nbval(path, tmp_path):
     env = {**os.environ, "MPLBACKEND": "Agg"}
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax", "--nbval-current-env",
-         "--nbval-cell-timeout=600", str(path)],
-        cwd=tmp_path, env=env, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--nbval-lax",
+            "--nbval-current-env",
+            "--nbval-cell-timeout=600",
+            str(path),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
 
 
 def test_all_five_papers_have_a_notebook():
     stems = [p.stem for p in NOTEBOOKS]
-    assert stems == ["01_weight_init", "02_direct_quantization", "03_factorizenet",
-                     "04_depthwise_quantization", "05_directed_evolution"]
+    assert stems == [
+        "01_weight_init",
+        "02_direct_quantization",
+        "03_factorizenet",
+        "04_depthwise_quantization",
+        "05_directed_evolution",
+    ]

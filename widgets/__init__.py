@@ -25,6 +25,7 @@ The explorer convention (subclass `Explorer`):
 """
 
 from ._display import busy
+from .compression_explorer import CompressionExplorer
 from .controls import (
     bits_slider,
     check_value,
@@ -37,13 +38,20 @@ from .controls import (
     method_dropdown,
     sparsity_slider,
 )
+from .dq_explorer import DQExplorer
 from .explorer import Explorer
+from .factorize_explorer import FactorizeExplorer
 from .layer_stats_explorer import LayerStatsExplorer
+from .levels_explorer import LevelsExplorer
 from .quant_explorer import QuantizationExplorer, as_tensors
 
 __all__ = [
+    "CompressionExplorer",
+    "DQExplorer",
     "Explorer",
+    "FactorizeExplorer",
     "LayerStatsExplorer",
+    "LevelsExplorer",
     "QuantizationExplorer",
     "as_tensors",
     "busy",

@@ -36,7 +36,12 @@ class Claim:
     evidence: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "statement": self.statement, "holds": bool(self.holds), "evidence": self.evidence}
+        return {
+            "id": self.id,
+            "statement": self.statement,
+            "holds": bool(self.holds),
+            "evidence": self.evidence,
+        }
 
 
 @dataclass(frozen=True)
@@ -93,9 +98,11 @@ def _default(f: dataclasses.Field) -> Any:
 
 
 def _check_type(name: str, value: Any, hint: Any) -> None:
-    """Raise a ValueError if `value` does not fit the annotation `hint` (int, float, bool, str, list, Optional)."""
+    """Raise a ValueError if `value` does not fit `hint` (int, float, bool, str, list, Optional)."""
     if not _fits(value, hint):
-        raise ValueError(f"parameter {name!r} must be {_describe(hint)}, got {value!r} ({type(value).__name__})")
+        raise ValueError(
+            f"parameter {name!r} must be {_describe(hint)}, got {value!r} ({type(value).__name__})"
+        )
 
 
 def _fits(value: Any, hint: Any) -> bool:
@@ -128,8 +135,12 @@ def _describe(hint: Any) -> str:
 def claims_table(claims: list[Claim]) -> pd.DataFrame:
     """The scorecard rows a notebook prints: claim, verdict, evidence."""
     rows = [
-        {"claim": c.id, "verdict": "holds" if c.holds else "does not hold", "statement": c.statement,
-         "evidence": c.evidence}
+        {
+            "claim": c.id,
+            "verdict": "holds" if c.holds else "does not hold",
+            "statement": c.statement,
+            "evidence": c.evidence,
+        }
         for c in claims
     ]
     return pd.DataFrame(rows, columns=["claim", "verdict", "statement", "evidence"])

@@ -2,7 +2,7 @@
 
 import json
 from dataclasses import dataclass, field
-from typing import ClassVar, Optional
+from typing import ClassVar
 
 import pytest
 
@@ -14,7 +14,7 @@ class ToyConfig(ExperimentConfig):
     epochs: int = 3  # quick value
     bits: list = field(default_factory=lambda: [8, 4])
     lr: float = 0.01
-    note: Optional[str] = None
+    note: str | None = None
 
     FULL: ClassVar[dict] = {"epochs": 60, "bits": [8, 6, 4, 2]}
 
@@ -59,8 +59,15 @@ def test_float_parameter_accepts_an_int():
 
 def test_write_result_is_complete_json_and_leaves_no_temp_files(tmp_path):
     claims = [Claim("c1", "a statement", True, "x=1.0")]
-    path = write_result(tmp_path, paper="00_toy", title="Toy", params={"seed": 0},
-                        metrics={"acc": 0.5, "nan": float("nan")}, claims=claims, elapsed_s=1.23456)
+    path = write_result(
+        tmp_path,
+        paper="00_toy",
+        title="Toy",
+        params={"seed": 0},
+        metrics={"acc": 0.5, "nan": float("nan")},
+        claims=claims,
+        elapsed_s=1.23456,
+    )
     data = json.loads(path.read_text())
     assert data["paper"] == "00_toy" and data["metrics"] == {"acc": 0.5, "nan": None}
     assert data["claims"][0] == {"id": "c1", "statement": "a statement", "holds": True, "evidence": "x=1.0"}
