@@ -1,12 +1,14 @@
 """Every reproduction notebook: committed clean, shaped as REPRODUCTIONS.md says, and runnable under nbval."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
 import pytest
+from papermill.translators import PythonTranslator
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "reproductions").glob("[0-9][0-9]_*.ipynb"))
 COMMON_PARAMETERS = ("preset", "seed", "dataset", "data_root", "device", "results_dir")
@@ -32,6 +34,15 @@ def test_notebook_has_the_shared_shape(path):
         assert f"\n{name}" in "\n" + parameters.source, f"parameters cell lacks {name}"
     assert _tagged(nb, "solution"), "the Exercises need solution cells tagged 'solution'"
     assert "write_result" in "".join(c.source for c in nb.cells)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_papermill_documents_every_parameter(path):
+    (parameters,) = _tagged(nbformat.read(path, as_version=4), "parameters")
+    assigned = [m.group(1) for m in re.finditer(r"^(\w+)\s*(?::[^=]+)?=", parameters.source, re.M)]
+    inspected = PythonTranslator.inspect(parameters)
+    assert [p.name for p in inspected] == assigned
+    assert all(p.help for p in inspected), "every parameter needs a help comment"
 
 
 @pytest.mark.slow
