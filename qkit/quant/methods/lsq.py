@@ -14,7 +14,6 @@ from torch import nn
 
 from qkit.quant.methods._qat import check_qat_spec
 from qkit.quant.methods.base import QUANTIZERS, Quantizer
-from qkit.quant.methods.dorefa import round_ste
 from qkit.quant.spec import QuantSpec
 
 
@@ -34,11 +33,47 @@ def lsq_init_step(x: torch.Tensor, bits: int, signed: bool) -> torch.Tensor:
     return (2 * x.detach().abs().mean() / math.sqrt(qp)).clamp_min(1e-8)
 
 
+class _LSQQuantize(torch.autograd.Function):
+    """Fused LSQ fake quantization: one forward pass producing `clamp(round(x / s), -Qn, Qp) * s`, saving only
+    `x` and `s`; backward recomputes `x / s` once and returns the STE gradient for `x` (passed where
+    `-Qn < x / s < Qp`, as `torch.clamp`'s gradient) and the paper's scaled step gradient
+    `g * sum(grad * (q - x / s inside, -Qn or Qp outside))`."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, step: torch.Tensor, qn: int, qp: int, g: float) -> torch.Tensor:
+        ctx.save_for_backward(x, step)
+        ctx.qn, ctx.qp, ctx.g = qn, qp, g
+        return torch.div(x, step).round_().clamp_(-qn, qp).mul_(step)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        x, step = ctx.saved_tensors
+        qn, qp = ctx.qn, ctx.qp
+        v = torch.div(x, step)
+        # The strict mask -Qn < v < Qp as a float 0/1 tensor: v is inside exactly when clamping it to the
+        # nearest representable values within the open interval leaves it unchanged. (Comparisons yielding
+        # bool tensors and masked_fill / where on them are several times slower than these float ops on CPU.)
+        lo, hi = (
+            torch.nextafter(torch.tensor(float(b), dtype=v.dtype), torch.tensor(float(t), dtype=v.dtype))
+            for b, t in ((-qn, qp), (qp, -qn))
+        )
+        inside = v.clamp(lo.item(), hi.item()).eq_(v)
+        grad_x = grad * inside if ctx.needs_input_grad[0] else None
+        grad_s = None
+        if ctx.needs_input_grad[1]:
+            local = torch.round(v).clamp_(-qn, qp).sub_(v.mul_(inside))  # q - v inside, the bound outside
+            if step.numel() == 1:
+                grad_s = torch.dot(local.reshape(-1), grad.reshape(-1).to(local.dtype)).reshape(step.shape)
+            else:
+                grad_s = local.mul_(grad).sum_to_size(step.shape)
+            grad_s = grad_s.mul_(ctx.g).to(step.dtype)
+        return grad_x, grad_s, None, None, None
+
+
 def lsq_quantize(x: torch.Tensor, step: torch.Tensor, bits: int, signed: bool, n: int) -> torch.Tensor:
     """LSQ fake quantization of `x`; `n` is the N of the gradient scale `1 / sqrt(N Qp)`."""
     qn, qp = lsq_bounds(bits, signed)
-    s = grad_scale(step, 1.0 / math.sqrt(n * qp))
-    return round_ste(torch.clamp(x / s, -qn, qp)) * s
+    return _LSQQuantize.apply(x, step, qn, qp, 1.0 / math.sqrt(n * qp))
 
 
 @QUANTIZERS.register("lsq")

@@ -1,8 +1,54 @@
 import math
 
+import pytest
 import torch
 
-from qkit.quant.methods.lsq import lsq_init_step, lsq_quantize
+from qkit.quant.methods.lsq import lsq_bounds, lsq_init_step, lsq_quantize
+
+
+def reference_lsq_quantize(x, step, bits, signed, n):
+    """The former autograd composition of `lsq_quantize` (x / s, clamp, round STE, * s, gradient scale)."""
+    qn, qp = lsq_bounds(bits, signed)
+    g = 1.0 / math.sqrt(n * qp)
+    s = (step - step * g).detach() + step * g
+    v = torch.clamp(x / s, -qn, qp)
+    return (v + (torch.round(v) - v).detach()) * s
+
+
+@pytest.mark.parametrize("signed", [True, False])
+@pytest.mark.parametrize("bits", range(2, 9))
+def test_gradients_match_the_autograd_composition(bits, signed):
+    gen = torch.Generator().manual_seed(bits * 2 + signed)
+    x0 = torch.randn(8, 3, 5, 5, generator=gen) * 1.5
+    if not signed:
+        x0 = x0 - 0.3  # mostly positive, some below the grid
+    upstream = torch.randn(x0.shape, generator=gen)
+    _, qp = lsq_bounds(bits, signed)
+    step0 = torch.tensor(3.0 / qp)  # puts part of the inputs beyond the upper bound
+    results = []
+    for fn in (lsq_quantize, reference_lsq_quantize):
+        x, step = x0.clone().requires_grad_(), step0.clone().requires_grad_()
+        y = fn(x, step, bits, signed, x0[0].numel())
+        (y * upstream).sum().backward()
+        results.append((y.detach(), x.grad, step.grad))
+    (y, gx, gs), (y_ref, gx_ref, gs_ref) = results
+    assert torch.allclose(y, y_ref, atol=1e-6)
+    assert torch.allclose(gx, gx_ref, atol=1e-6)  # the composition multiplies by s, then divides by s
+    assert torch.equal(gx != 0, gx_ref != 0)
+    assert torch.allclose(gs, gs_ref, rtol=1e-4, atol=1e-6)
+    assert gs.shape == step0.shape
+
+
+def test_gradients_match_at_the_grid_bounds():
+    x0 = torch.tensor([-4.0, -3.0, 0.0, 2.0, 3.0, 4.0, 15.0, 16.0])
+    for signed in (True, False):
+        results = []
+        for fn in (lsq_quantize, reference_lsq_quantize):
+            x, step = x0.clone().requires_grad_(), torch.tensor(1.0, requires_grad=True)
+            fn(x, step, 2 if signed else 4, signed, 8).sum().backward()
+            results.append((x.grad, step.grad))
+        assert torch.equal(results[0][0], results[1][0])
+        assert torch.allclose(results[0][1], results[1][1])
 
 
 def test_step_gradient_matches_the_paper_formula():
