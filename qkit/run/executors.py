@@ -6,6 +6,7 @@ from __future__ import annotations
 import concurrent.futures
 import ctypes
 import logging
+import multiprocessing
 import os
 import signal
 import sys
@@ -35,8 +36,11 @@ class LocalPool:
     def __init__(self, workers: int) -> None:
         self.slots = workers
         threads = max(1, (os.cpu_count() or 1) // workers)
+        # A fresh spawned process per run: no ZMQ or torch state inherited by fork, one kernel per task.
+        fresh = {"max_tasks_per_child": 1} if sys.version_info >= (3, 11) else {}
         self._pool = concurrent.futures.ProcessPoolExecutor(
-            workers, initializer=_init_worker, initargs=(threads,))
+            workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
+            initargs=(threads,), **fresh)
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> concurrent.futures.Future:
         return self._pool.submit(fn, *args)
