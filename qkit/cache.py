@@ -1,10 +1,11 @@
 """On-disk cache of trained models, so a notebook re-run loads weights instead of training again.
 
-An entry is `<hash>.pt` (the state_dict) plus `<hash>.json` (the key, the training result, when, the qkit
-version and the .pt file's sha256); the hash covers the key and the qkit version, so a new release never
-reuses old weights. The .json is written last and marks the entry complete. Anything wrong with an entry
-(unreadable, truncated, checksum or key mismatch, weights that do not fit the model) is reported with a
-warning and the model is trained again; the cache never stops a notebook.
+An entry is `<hash>.pt` (the state_dict) plus `<hash>.json` (the key, the training result, when, the code
+fingerprint and the .pt file's sha256); the hash covers the key and a fingerprint of qkit's source (every
+module but the batch runner), so weights trained by other code are never loaded: any change to the code that
+builds, initializes or trains a model retrains it. The .json is written last and marks the entry complete.
+Anything wrong with an entry (unreadable, truncated, checksum or key mismatch, weights that do not fit the
+model) is reported with a warning and the model is trained again; the cache never stops a notebook.
 
     >>> model, meta = cached_model({"model": "lenet5", "data": "mnist5k", "seed": 0, "epochs": 3},
     ...                            build=lambda: build_model("lenet5"), train=lambda m: fit(m, loader, 3))
@@ -12,12 +13,12 @@ warning and the model is trained again; the cache never stops a notebook.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
 import os
 import re
-import tempfile
 import warnings
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -29,6 +30,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import __version__
+from ._io import write_bytes_atomic
 
 _ENTRY_FILE = re.compile(r"[0-9a-f]{64}\.(pt|json)")
 
@@ -47,9 +49,30 @@ def cache_disabled() -> bool:
     return os.environ.get("QKIT_NO_CACHE", "").strip().lower() not in ("", "0", "false", "no")
 
 
+CODE_ROOT = Path(__file__).parent  # the source the fingerprint covers
+CODE_EXCLUDED = ("run",)  # subpackages that cannot change weights (the batch runner)
+
+
+@functools.cache
+def _fingerprint(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        relative = path.relative_to(root)
+        if relative.parts[0] not in CODE_EXCLUDED:
+            digest.update(f"{relative.as_posix()}\0".encode() + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def code_fingerprint() -> str:
+    """A hash of qkit's source files (`CODE_ROOT`, less `CODE_EXCLUDED`): part of every cache key."""
+    return _fingerprint(CODE_ROOT)
+
+
 def key_hash(key: dict[str, Any]) -> str:
-    """sha256 of the key and the qkit version, as canonical JSON (sorted keys): the entry's file name."""
-    text = json.dumps({"key": key, "qkit_version": __version__}, sort_keys=True, allow_nan=False)
+    """sha256 of the key, the qkit version and the code fingerprint, as canonical JSON: the entry's name."""
+    text = json.dumps(
+        {"key": key, "qkit_version": __version__, "code": code_fingerprint()}, sort_keys=True, allow_nan=False
+    )
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -88,7 +111,7 @@ def clear_cache(cache_dir: str | Path | None = None) -> int:
     folder = _folder(cache_dir)
     removed = 0
     for path in folder.glob("*") if folder.is_dir() else ():
-        if _ENTRY_FILE.fullmatch(path.name) or path.name.endswith(".qkit-tmp"):
+        if _ENTRY_FILE.fullmatch(path.name) or (path.name.startswith(".") and path.name.endswith(".tmp")):
             path.unlink(missing_ok=True)
             removed += 1
     return removed
@@ -123,7 +146,14 @@ def _json_round_trip(value: Any, what: str) -> Any:
 
 def _metadata(key: dict[str, Any], result: Any, sha256: str | None) -> dict[str, Any]:
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    return {"key": key, "result": result, "created": created, "qkit_version": __version__, "sha256": sha256}
+    return {
+        "key": key,
+        "result": result,
+        "created": created,
+        "qkit_version": __version__,
+        "code": code_fingerprint(),
+        "sha256": sha256,
+    }
 
 
 def _load(stem: Path, key: dict[str, Any], build: Callable[[], nn.Module]) -> tuple[nn.Module, dict] | None:
@@ -151,8 +181,8 @@ def _load(stem: Path, key: dict[str, Any], build: Callable[[], nn.Module]) -> tu
 def _check_meta(meta: Any, key: dict[str, Any]) -> str | None:
     if not isinstance(meta, dict) or not {"key", "result", "sha256", "qkit_version"} <= meta.keys():
         return "metadata is not a complete qkit cache record"
-    if meta["key"] != key or meta["qkit_version"] != __version__:
-        return f"it was written for key {meta['key']} (qkit {meta['qkit_version']})"
+    if meta["key"] != key or meta.get("code") != code_fingerprint():
+        return f"it was written for key {meta['key']} by other code ({meta.get('code')})"
     return None
 
 
@@ -164,21 +194,9 @@ def _save(stem: Path, key: dict[str, Any], model: nn.Module, result: Any) -> dic
     meta = _metadata(key, result, hashlib.sha256(data).hexdigest())
     try:
         stem.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomic(stem.with_suffix(".pt"), data)
-        _write_atomic(stem.with_suffix(".json"), json.dumps(meta, indent=1, sort_keys=True).encode())
+        write_bytes_atomic(stem.with_suffix(".pt"), data)
+        write_bytes_atomic(stem.with_suffix(".json"), json.dumps(meta, indent=1, sort_keys=True).encode())
     except OSError as exc:  # a full disk or read-only folder costs the caching, not the trained model
         warnings.warn(f"could not write qkit cache entry {stem}.pt/.json ({exc})", CacheWarning, stacklevel=3)
         return meta | {"sha256": None}
     return meta
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, then rename: readers see the old file or the whole new one."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".qkit-tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

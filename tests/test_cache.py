@@ -68,6 +68,24 @@ def test_a_different_key_or_version_is_a_miss(tmp_path, monkeypatch):
     assert recipe.trained == 3
 
 
+def test_a_change_to_the_training_code_retrains(tmp_path, monkeypatch):
+    """The fingerprint covers the source: editing a module that trains (here a stand-in package) is a miss."""
+    source = tmp_path / "src"
+    (source / "run").mkdir(parents=True)
+    (source / "train.py").write_text("LR = 0.1\n")
+    (source / "run" / "cli.py").write_text("VERBOSE = False\n")
+    monkeypatch.setattr("qkit.cache.CODE_ROOT", source)
+    recipe = Recipe()
+    recipe(tmp_path / "cache")
+    (source / "run" / "cli.py").write_text("VERBOSE = True\n")  # the runner cannot change weights
+    qkit.cache._fingerprint.cache_clear()
+    assert recipe(tmp_path / "cache")[1]["hit"]
+    (source / "train.py").write_text("LR = 0.2\n")
+    qkit.cache._fingerprint.cache_clear()
+    _, meta = recipe(tmp_path / "cache")
+    assert not meta["hit"] and recipe.trained == 2
+
+
 def test_key_order_does_not_matter(tmp_path):
     recipe = Recipe()
     recipe(tmp_path, key={"a": 1, "b": 2})

@@ -1,8 +1,10 @@
 """The scorecard: runs/SUMMARY.md and runs/summary.html, built from every run folder under the output folder.
 
-Per paper: each claim with holds / does not hold and its evidence, the headline metrics, the run time and
-links to the executed notebooks; where a paper has several runs (a sweep), a table with one row per point
-and a plot of each metric against the swept parameter(s).
+Per paper: claims held / inconclusive / not held (sanity checks apart), one caveat line (preset, data set,
+seeds), the few headline numbers the experiment names, each claim with its source, effect ± noise and
+evidence, the run time and links to the executed notebooks; where a paper has several runs (a sweep), a table
+with one row per point and a plot of each metric against the swept parameter(s). The verdict rule is stated
+at the top (qkit.experiments.claims.RULE).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 import mistune
 from matplotlib.figure import Figure
 
+from ..experiments.claims import FAILS, HOLDS, INCONCLUSIVE, RULE, count
 from .runs import RECORD, RESULT, read_json, write_text
 
 MAX_PLOTS = 6  # metrics plotted per sweep
@@ -57,7 +60,7 @@ def write_scorecard(out: str | os.PathLike) -> Path:
     out = Path(out)
     groups = collect(out)
     written = f"{datetime.now().astimezone():%Y-%m-%d %H:%M %Z}"
-    lines = ["# qkit scorecard", "", f"Written {written} from `{out}`.", ""]
+    lines = ["# qkit scorecard", "", f"Written {written} from `{out}`.", "", f"**Verdict rule.** {RULE}", ""]
     lines += _overview(groups)
     for name, runs in groups.items():
         lines += _paper_section(out, name, runs)
@@ -68,13 +71,31 @@ def write_scorecard(out: str | os.PathLike) -> Path:
 
 
 def _overview(groups: dict[str, list[Run]]) -> list[str]:
-    rows = [["paper", "runs", "finished", "claims held", "run time"]]
+    rows = [
+        ["paper", "runs", "finished", HOLDS, INCONCLUSIVE, FAILS, "sanity checks", "headline", "run time"]
+    ]
     for name, runs in groups.items():
         claims = [c for run in runs if run.result for c in run.result.get("claims", [])]
-        held = sum(bool(c.get("holds")) for c in claims)
+        counts = count(claims)
+        sanity = [c for c in claims if c.get("kind") == "sanity"]
+        passed = sum(c.get("verdict") == HOLDS for c in sanity)
         seconds = sum(run.record.get("elapsed_s") or 0 for run in runs)
         finished = sum(run.status == "finished" for run in runs)
-        rows.append([f"[{name}](#{name})", len(runs), finished, f"{held}/{len(claims)}", f"{seconds:.0f} s"])
+        latest = next((run.result for run in reversed(runs) if run.result), {})
+        headline = "; ".join(f"{k} {v}" for k, v in (latest.get("headline") or {}).items())
+        rows.append(
+            [
+                f"[{name}](#{name})",
+                len(runs),
+                finished,
+                counts[HOLDS],
+                counts[INCONCLUSIVE],
+                counts[FAILS],
+                f"{passed}/{len(sanity)} pass",
+                headline,
+                f"{seconds:.0f} s",
+            ]
+        )
     return _table(rows) + [""]
 
 
@@ -93,12 +114,53 @@ def _paper_section(out: Path, name: str, runs: list[Run]) -> list[str]:
 
 
 def _single(out: Path, run: Run) -> list[str]:
-    claims = [["claim", "verdict", "statement", "evidence"]]
-    claims += [[c["id"], _verdict(c), c.get("statement", ""), c.get("evidence", "")]
-               for c in run.result.get("claims", [])]
-    metrics = [["metric", "value"]] + [[k, _fmt(v)] for k, v in _headline(run.result).items()]
-    return (["### Claims", ""] + _table(claims) + ["", "### Headline metrics", ""] + _table(metrics)
-            + ["", f"Run time {_time(run)}; params `{_params(run.params)}`; {_links(out, run)}", ""])
+    records = run.result.get("claims", [])
+    claims = [["claim", "verdict", "statement", "source", "effect ± noise", "seeds", "evidence"]]
+    claims += [
+        [
+            c["id"],
+            _verdict(c),
+            c.get("statement", ""),
+            c.get("source", ""),
+            _effect(c),
+            ", ".join(str(s) for s in c.get("seeds", [])),
+            c.get("evidence", ""),
+        ]
+        for c in records
+        if c.get("kind", "claim") == "claim"
+    ]
+    checks = [["sanity check", "result", "statement", "evidence"]]
+    checks += [
+        [c["id"], "passes" if c.get("holds") else "**fails**", c.get("statement", ""), c.get("evidence", "")]
+        for c in records
+        if c.get("kind") == "sanity"
+    ]
+    headline = [["headline", "value"]] + [[k, v] for k, v in (run.result.get("headline") or {}).items()]
+    lines = [f"*{_caveat(run)}*", "", "### Claims", ""] + _table(claims) + [""]
+    if len(checks) > 1:
+        lines += ["### Sanity checks (not counted as claims)", ""] + _table(checks) + [""]
+    if len(headline) > 1:
+        lines += ["### Headline", ""] + _table(headline) + [""]
+    return lines + [f"Run time {_time(run)}; params `{_params(run.params)}`; {_links(out, run)}", ""]
+
+
+def _caveat(run: Run) -> str:
+    """One line: the preset, the data set and the seeds the claims were decided on."""
+    params = run.params
+    seeds = sorted({s for c in run.result.get("claims", []) for s in c.get("seeds", [])})
+    preset = params.get("preset") or "quick"
+    scale = "paper scale" if preset == "full" else "reduced scale, CPU"
+    return (
+        f"{preset} preset ({scale}) on {params.get('dataset') or 'its preset data set'}; claims decided on "
+        f"seeds {', '.join(map(str, seeds)) or 'none recorded'}; reproduced from the paper's abstract"
+    )
+
+
+def _effect(claim: dict[str, Any]) -> str:
+    effect, noise = claim.get("effect"), claim.get("noise")
+    if effect is None:
+        return ""
+    return f"{_fmt(effect)} ± {_fmt(noise) if noise is not None else 'n/a'} {claim.get('unit', '')}".strip()
 
 
 def _sweep(out: Path, name: str, runs: list[Run]) -> list[str]:
@@ -108,9 +170,12 @@ def _sweep(out: Path, name: str, runs: list[Run]) -> list[str]:
     rows = [swept + metric_names + claim_ids + ["run time", "notebook"]]
     for run in sorted(runs, key=lambda r: [_sort_key(r.params.get(k)) for k in swept]):
         claims = {c["id"]: c for c in run.result.get("claims", [])}
-        rows.append([str(run.params.get(k)) for k in swept]
-                    + [_fmt(_headline(run.result).get(m, "")) for m in metric_names]
-                    + [_claim_cell(claims.get(c)) for c in claim_ids] + [_time(run), _links(out, run)])
+        rows.append(
+            [str(run.params.get(k)) for k in swept]
+            + [_fmt(_headline(run.result).get(m, "")) for m in metric_names]
+            + [_claim_cell(claims.get(c)) for c in claim_ids]
+            + [_time(run), _links(out, run)]
+        )
     lines = [f"### Sweep over {', '.join(swept) or 'repeated runs'} ({len(runs)} points)", ""]
     plot = _plot(out / name / "sweep.png", runs, swept, metric_names)
     if plot:
@@ -118,9 +183,10 @@ def _sweep(out: Path, name: str, runs: list[Run]) -> list[str]:
     lines += _table(rows) + ["", "Claims:", ""]
     for cid in claim_ids:
         verdicts = [c for run in runs for c in run.result.get("claims", []) if c["id"] == cid]
-        held = sum(bool(c.get("holds")) for c in verdicts)
+        counts = count(verdicts)
         statement = verdicts[0].get("statement", "")
-        lines.append(f"- **{cid}** ({statement}): holds in {held} of {len(verdicts)} points")
+        tally = ", ".join(f"{v} {n}" for v, n in counts.items() if n and v != "sanity")
+        lines.append(f"- **{cid}** ({statement}): {tally or 'sanity check'} of {len(verdicts)} points")
     return lines + [""]
 
 
@@ -136,8 +202,12 @@ def _plot(path: Path, runs: list[Run], swept: list[str], metrics: list[str]) -> 
     for ax, metric in zip(fig.subplots(1, len(numeric), squeeze=False)[0], numeric, strict=True):
         for label, group in _lines(runs, others).items():
             group = sorted(group, key=lambda r: position[repr(r.params.get(x_name))])
-            ax.plot([position[repr(r.params.get(x_name))] for r in group],
-                    [_headline(r.result)[metric] for r in group], marker="o", label=label or None)
+            ax.plot(
+                [position[repr(r.params.get(x_name))] for r in group],
+                [_headline(r.result)[metric] for r in group],
+                marker="o",
+                label=label or None,
+            )
         if not all(_is_number(x) for x in xs):
             ax.set_xticks(range(len(xs)), [str(x) for x in xs])
         ax.set(xlabel=x_name, ylabel=metric, title=metric)
@@ -159,8 +229,10 @@ def _lines(runs: list[Run], others: list[str]) -> dict[str, list[Run]]:
 
 
 def _headline(result: dict[str, Any]) -> dict[str, Any]:
-    """Scalar metrics; nested dicts flatten to "outer.inner", lists are left to the notebook."""
+    """The experiment's headline numbers; for older results, scalar metrics ("outer.inner" for nested)."""
     flat: dict[str, Any] = {}
+    if result.get("headline"):
+        return dict(result["headline"])
     for key, value in result.get("metrics", {}).items():
         if isinstance(value, dict):
             flat.update({f"{key}.{k}": v for k, v in value.items() if not isinstance(v, (dict, list))})
@@ -175,8 +247,10 @@ def _failure(out: Path, run: Run) -> str:
 
 
 def _links(out: Path, run: Run) -> str:
-    links = [f"[{p.suffix[1:]}]({p.relative_to(out).as_posix()})" for p in sorted(run.folder.glob("*.ipynb"))
-             + sorted(run.folder.glob("*.html"))]
+    links = [
+        f"[{p.suffix[1:]}]({p.relative_to(out).as_posix()})"
+        for p in sorted(run.folder.glob("*.ipynb")) + sorted(run.folder.glob("*.html"))
+    ]
     return " ".join(links) or "no notebook"
 
 
@@ -185,7 +259,8 @@ def _claim_cell(claim: dict[str, Any] | None) -> str:
 
 
 def _verdict(claim: dict[str, Any]) -> str:
-    return "holds" if claim.get("holds") else "**does not hold**"
+    verdict = claim.get("verdict") or (HOLDS if claim.get("holds") else FAILS)
+    return f"**{verdict}**" if verdict == FAILS else verdict
 
 
 def _time(run: Run) -> str:
@@ -219,8 +294,12 @@ def _table(rows: list[list[Any]]) -> list[str]:
 
 def _html(markdown: str) -> str:
     body = mistune.create_markdown(plugins=["table"], escape=False)(markdown)
-    style = ("body{font-family:system-ui,sans-serif;max-width:70em;margin:2em auto;padding:0 1em}"
-             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .6em}"
-             "th{background:#f4f4f4}img{max-width:100%}")
-    return (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>qkit scorecard</title>"
-            f"<style>{style}</style></head><body>\n{body}</body></html>\n")
+    style = (
+        "body{font-family:system-ui,sans-serif;max-width:70em;margin:2em auto;padding:0 1em}"
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .6em}"
+        "th{background:#f4f4f4}img{max-width:100%}"
+    )
+    return (
+        f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>qkit scorecard</title>"
+        f"<style>{style}</style></head><body>\n{body}</body></html>\n"
+    )

@@ -5,8 +5,10 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 import pytest
+import torch
 
-from qkit.experiments.common import Claim, ExperimentConfig, claims_table, write_result
+from qkit.experiments.claims import decide
+from qkit.experiments.common import ExperimentConfig, write_result
 
 
 @dataclass(frozen=True)
@@ -16,6 +18,7 @@ class ToyConfig(ExperimentConfig):
     lr: float = 0.01
     note: str | None = None
 
+    SMOKE: ClassVar[dict] = {"epochs": 1}
     FULL: ClassVar[dict] = {"epochs": 60, "bits": [8, 6, 4, 2]}
 
 
@@ -24,14 +27,21 @@ def test_quick_preset_uses_the_parameter_cell_values():
     assert (config.epochs, config.bits, config.preset) == (3, [8, 4], "quick")
 
 
-def test_full_preset_replaces_values_left_at_their_quick_default():
-    config = ToyConfig.from_params(preset="full")
-    assert (config.epochs, config.bits) == (60, [8, 6, 4, 2])
+def test_full_preset_gives_its_values_to_parameters_left_at_none():
+    config = ToyConfig.from_params(preset="full", epochs=None, bits=None, note=None)
+    assert (config.epochs, config.bits, config.note) == (60, [8, 6, 4, 2], None)
 
 
-def test_explicit_parameter_overrides_the_full_preset():
-    config = ToyConfig.from_params(preset="full", epochs=5)
-    assert config.epochs == 5 and config.bits == [8, 6, 4, 2]
+def test_explicit_parameter_wins_over_the_preset_even_at_the_quick_value():
+    config = ToyConfig.from_params(preset="full", epochs=3, bits=[8, 4])
+    assert (config.epochs, config.bits) == (3, [8, 4])
+    assert ToyConfig.from_params(preset="smoke", epochs=2).epochs == 2
+
+
+def test_smoke_preset_and_preset_values():
+    assert ToyConfig.from_params(preset="smoke").epochs == 1
+    assert ToyConfig.preset_values("full")["bits"] == [8, 6, 4, 2]
+    assert ToyConfig.from_params(preset=None).preset == "quick"
 
 
 @pytest.mark.parametrize(
@@ -44,6 +54,7 @@ def test_explicit_parameter_overrides_the_full_preset():
         ({"preset": "medium"}, "preset must be one of"),
         ({"device": "tpu"}, "device must be one of"),
         ({"seed": -1}, "seed must be an int >= 0"),
+        ({"device": "cuda"} if not torch.cuda.is_available() else {"device": "cuda:99"}, "device 'cuda"),
         ({"epoch": 3}, "unknown parameter(s) ['epoch']"),
     ],
 )
@@ -58,7 +69,18 @@ def test_float_parameter_accepts_an_int():
 
 
 def test_write_result_is_complete_json_and_leaves_no_temp_files(tmp_path):
-    claims = [Claim("c1", "a statement", True, "x=1.0")]
+    claims = [
+        decide(
+            "c1",
+            "a statement",
+            "a sentence",
+            seeds=[0, 1],
+            per_seed=[2.0, 3.0],
+            threshold=1.0,
+            unit="points",
+            evidence="x=1.0",
+        )
+    ]
     path = write_result(
         tmp_path,
         paper="00_toy",
@@ -70,15 +92,26 @@ def test_write_result_is_complete_json_and_leaves_no_temp_files(tmp_path):
     )
     data = json.loads(path.read_text())
     assert data["paper"] == "00_toy" and data["metrics"] == {"acc": 0.5, "nan": None}
-    assert data["claims"][0] == {"id": "c1", "statement": "a statement", "holds": True, "evidence": "x=1.0"}
+    record = data["claims"][0]
+    assert record | {"evidence": ""} == {
+        "id": "c1",
+        "statement": "a statement",
+        "source": "a sentence",
+        "kind": "claim",
+        "verdict": "holds",
+        "holds": True,
+        "effect": 2.5,
+        "unit": "points",
+        "threshold": 1.0,
+        "noise": pytest.approx(0.7071068),
+        "seeds": [0, 1],
+        "per_seed": [2.0, 3.0],
+        "evidence": "",
+    }
+    assert record["evidence"].startswith("x=1.0")
     assert data["elapsed_s"] == 1.235 and "qkit_version" in data
     assert [p.name for p in tmp_path.iterdir()] == ["result.json"]
 
 
 def test_write_result_without_a_directory_writes_nothing():
     assert write_result(None, paper="p", title="t", params={}, metrics={}, claims=[], elapsed_s=0) is None
-
-
-def test_claims_table_states_each_verdict():
-    table = claims_table([Claim("a", "s", True, "e"), Claim("b", "s", False, "e")])
-    assert list(table["verdict"]) == ["holds", "does not hold"]

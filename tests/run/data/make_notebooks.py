@@ -26,8 +26,9 @@ results_dir: Optional[str] = None  # where result.json goes'''
     experiment = '''start = time.time()
 time.sleep(sleep)
 y = scale * x * x'''
-    result = '''claims = [Claim("y-nonnegative", "y is never negative", y >= 0, f"y = {y}"),
-          Claim("y-large", "y exceeds 3", y > 3, f"y = {y} vs 3")]
+    result = '''claims = [sanity("y-nonnegative", "y is never negative", "a square", y >= 0, f"y = {y}"),
+          decide("y-large", "y exceeds 3", "the tiny notebook", seeds=[seed, seed + 1], per_seed=[y - 3] * 2,
+                 threshold=0.5, unit="", evidence=f"y = {y} vs 3")]
 params = dict(preset=preset, seed=seed, x=x, scale=scale, label=label)
 metrics = {"y": y, "x_plus_one": x + 1, "ran_in_results_dir": os.getcwd() == results_dir}
 write_result(results_dir, paper="01_tiny", title="Tiny test notebook", params=params,
@@ -35,7 +36,8 @@ write_result(results_dir, paper="01_tiny", title="Tiny test notebook", params=pa
     cells = [
         new_markdown_cell("# Tiny test notebook\n\nSquares `x`; used by qkit's runner tests."),
         new_code_cell("import os\nimport time\nfrom typing import Optional\n\n"
-                      "from qkit.experiments.common import Claim, write_result"),
+                      "from qkit.experiments.claims import decide, sanity\n"
+                      "from qkit.experiments.common import write_result"),
         tagged(new_code_cell(parameters), "parameters"),
         new_code_cell(experiment),
         new_code_cell(result),
