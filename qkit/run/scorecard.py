@@ -186,7 +186,8 @@ def _sweep(out: Path, name: str, runs: list[Run]) -> list[str]:
         counts = count(verdicts)
         statement = verdicts[0].get("statement", "")
         tally = ", ".join(f"{v} {n}" for v, n in counts.items() if n and v != "sanity")
-        lines.append(f"- **{cid}** ({statement}): {tally or 'sanity check'} of {len(verdicts)} points")
+        flips = " — **flips between holds and does not hold**" if counts[HOLDS] and counts[FAILS] else ""
+        lines.append(f"- **{cid}** ({statement}): {tally or 'sanity check'} of {len(verdicts)} points{flips}")
     return lines + [""]
 
 
