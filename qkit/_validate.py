@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import types
+import typing
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Optional, Union
 
 
 def check_bits(bits: Any, low: int = 2, high: int = 16, name: str = "bits") -> int:
@@ -49,3 +51,48 @@ def check_choice(value: Any, choices: Iterable[Any], name: str) -> Any:
     if value not in options:
         raise ValueError(f"{name} must be one of {options}, got {value!r}")
     return value
+
+
+_TYPE_NAMES = {"Optional": Optional, "Union": Union, "List": list, "Dict": dict, "Tuple": tuple, "Any": Any,
+               "list": list, "dict": dict, "tuple": tuple, "int": int, "float": float, "str": str,
+               "bool": bool, "None": None}
+
+
+def type_from_name(type_name: str) -> Any:
+    """A type hint from its text, as papermill reports a parameter's annotation ("Optional[int]",
+    "list[int]", "int | None"); text naming anything else (a class, none: "None") is `Any`."""
+    if type_name.strip() in ("", "None"):
+        return Any  # papermill's "None" means unannotated: any value goes
+    try:
+        return eval(type_name, {"__builtins__": {}}, _TYPE_NAMES)  # only the names above resolve
+    except Exception:
+        return Any
+
+
+def fits_type(value: Any, hint: Any) -> bool:
+    """Does `value` fit `hint`: int, float (an int is fine), bool, str, list[...], dict, Optional, unions?"""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(fits_type(value, arg) for arg in typing.get_args(hint))
+    if hint is None or hint is type(None):
+        return value is None
+    if hint is Any:
+        return True
+    if origin in (list, tuple) or hint in (list, tuple):
+        (item,) = typing.get_args(hint)[:1] or (Any,)
+        return isinstance(value, (list, tuple)) and all(fits_type(v, item) for v in value)
+    if isinstance(value, bool) and hint in (int, float):
+        return False
+    if hint is float:
+        return isinstance(value, (int, float))
+    return isinstance(value, origin or hint)
+
+
+def describe_type(hint: Any) -> str:
+    """Words for a type hint in an error message: "int or None", "a list of int"."""
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " or ".join(describe_type(a) for a in args)
+    if typing.get_origin(hint) in (list, tuple) or hint in (list, tuple):
+        return f"a list of {describe_type(args[0])}" if args else "a list"
+    return "None" if hint in (None, type(None)) else getattr(hint, "__name__", str(hint))

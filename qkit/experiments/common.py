@@ -13,7 +13,6 @@ import dataclasses
 import math
 import os
 import time
-import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from .._io import write_json_atomic
-from .._validate import check_choice, check_int
+from .._validate import check_choice, check_int, describe_type, fits_type
 from .claims import Claim, claims_table, show_claims
 
 PRESETS = ("smoke", "quick", "full")
@@ -151,37 +150,10 @@ def _default(f: dataclasses.Field) -> Any:
 
 def _check_type(name: str, value: Any, hint: Any) -> None:
     """Raise a ValueError if `value` does not fit `hint` (int, float, bool, str, list, Optional)."""
-    if not _fits(value, hint):
+    if not fits_type(value, hint):
         raise ValueError(
-            f"parameter {name!r} must be {_describe(hint)}, got {value!r} ({type(value).__name__})"
+            f"parameter {name!r} must be {describe_type(hint)}, got {value!r} ({type(value).__name__})"
         )
-
-
-def _fits(value: Any, hint: Any) -> bool:
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(_fits(value, arg) for arg in typing.get_args(hint))
-    if hint is type(None):
-        return value is None
-    if hint is Any:
-        return True
-    if origin in (list, tuple):
-        (item,) = typing.get_args(hint)[:1] or (Any,)
-        return isinstance(value, (list, tuple)) and all(_fits(v, item) for v in value)
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, hint)
-
-
-def _describe(hint: Any) -> str:
-    args = typing.get_args(hint)
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        return " or ".join(_describe(a) for a in args)
-    if typing.get_origin(hint) in (list, tuple) or hint in (list, tuple):
-        return f"a list of {_describe(args[0])}" if args else "a list"
-    return "None" if hint is type(None) else getattr(hint, "__name__", str(hint))
 
 
 def to_json_safe(obj: Any) -> Any:
