@@ -7,15 +7,16 @@ import pytest
 from qkit.data import dataset_info, load_dataset, make_loader
 from qkit.models import build_model
 from qkit.quant import QuantSpec, post_training_quantize
-from qkit.train import evaluate, fit, seed_everything
+from qkit.seeding import seeded
+from qkit.train import evaluate, fit
 
 
 @pytest.mark.slow
 def test_vgg_small_reaches_97_percent_and_8_bit_ptq_loses_at_most_half_a_point():
-    seed_everything(0)
     info = dataset_info("mnist5k")
     train, test = load_dataset("mnist5k", "train"), load_dataset("mnist5k", "test")
-    model = build_model("vgg_small", info.num_classes, info.in_channels, info.input_size)
+    with seeded(0):
+        model = build_model("vgg_small", info.num_classes, info.in_channels, info.input_size)
     start = time.perf_counter()
     fit(model, make_loader(train, 128, shuffle=True, seed=0), epochs=4, lr=1e-3, device="cpu", progress=False)
     elapsed = time.perf_counter() - start
