@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,9 +12,9 @@ from typing import Any
 import nbformat
 from papermill import inspect_notebook
 
-import qkit
-
 from . import QkitError
+
+NOTEBOOKS_PACKAGE = "qkit.reproductions"  # the top-level reproductions/ folder, shipped as package data
 
 
 @dataclass(frozen=True)
@@ -41,9 +42,18 @@ class Notebook:
 
 
 def notebooks_dir(override: str | os.PathLike | None = None) -> Path:
-    """`override`, else $QKIT_NOTEBOOKS, else the repository's `reproductions/` next to the qkit package."""
+    """`override`, else $QKIT_NOTEBOOKS, else the notebooks installed with qkit (`qkit.reproductions`: the
+    repository's `reproductions/` in an editable install, the wheel's copy otherwise)."""
     chosen = override or os.environ.get("QKIT_NOTEBOOKS")
-    return Path(chosen) if chosen else Path(qkit.__file__).resolve().parents[1] / "reproductions"
+    return Path(chosen) if chosen else installed_notebooks_dir()
+
+
+def installed_notebooks_dir() -> Path:
+    """The folder of the `qkit.reproductions` package, found by the import system (no file is imported)."""
+    spec = importlib.util.find_spec(NOTEBOOKS_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise QkitError(f"no {NOTEBOOKS_PACKAGE} package is installed; reinstall qkit or pass --notebooks")
+    return Path(next(iter(spec.submodule_search_locations))).resolve()
 
 
 def discover(folder: str | os.PathLike | None = None) -> list[Notebook]:
