@@ -1,5 +1,6 @@
 """`CompressionExplorer`: sparsity and bits sliders over reproduction 05's precomputed grid -> accuracy,
-compression ratio, encoded bytes per layer and the first layer's mask, answering at once (no training)."""
+compression ratio, encoded bytes per layer and the first layer's mask, answering at once (no training).
+Every grid model had the headline's fine-tuning (`config.finetune_epochs` epochs of the same distillation)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ class CompressionExplorer(Explorer):
 
     def __init__(self, result: Result, sparsity: float | None = None, bits: int = 4) -> None:
         self.grid, self.grid_layers, self.mask_images = result.grid, result.grid_layers, result.mask_images
+        self.finetune_epochs = result.config.finetune_epochs
         self.sparsities = np.array(sorted(self.grid["sparsity"].unique()))
         top = float(self.sparsities[-1])
         start = top if sparsity is None else sparsity
@@ -73,7 +75,8 @@ class CompressionExplorer(Explorer):
         return (
             f"sparsity <b>{metrics['sparsity']:.3f}</b> (nearest precomputed), {metrics['bits']} bits: "
             f"accuracy <b>{metrics['accuracy']:.3f}</b>, teacher agreement {metrics['agreement']:.3f}, "
-            f"<b>{metrics['bytes']:,}</b> bytes = <b>{metrics['ratio']:.1f}x</b> smaller than float32"
+            f"<b>{metrics['bytes']:,}</b> bytes = <b>{metrics['ratio']:.1f}x</b> smaller than float32 "
+            f"(fine-tuned {self.finetune_epochs} epochs, as the headline)"
         )
 
     def figure(self, metrics: Mapping[str, Any]) -> Figure:

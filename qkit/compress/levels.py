@@ -20,15 +20,16 @@ MAX_BITS = 8  # codebooks of up to 256 levels; beyond that a layer is cheaper le
 
 
 @LEVEL_METHODS.register("uniform")
-def uniform_levels(values: np.ndarray, bits: int) -> np.ndarray:
+def uniform_codebook(values: np.ndarray, bits: int) -> np.ndarray:
     """Evenly spaced levels over [min, max] of the survivors (affine quantization of the survivors)."""
     lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
     return np.linspace(lo, hi, 2**bits).astype(np.float32)
 
 
 @LEVEL_METHODS.register("kmeans")
-def kmeans_levels(values: np.ndarray, bits: int) -> np.ndarray:
-    """Lloyd's k-means centers of the survivors (non-uniform levels that follow their density)."""
+def kmeans_codebook(values: np.ndarray, bits: int) -> np.ndarray:
+    """Lloyd's k-means centers of the survivors (non-uniform levels that follow their density), by qkit's one
+    1-D k-means (`qkit.quant.levels.kmeans_levels`)."""
     return kmeans_1d(values, 2**bits).astype(np.float32)
 
 
@@ -62,4 +63,11 @@ def quantize_layer(
     return QuantizedLayer(tuple(weight.shape), m, levels, indices, bits, method)
 
 
-__all__ = ["LEVEL_METHODS", "MAX_BITS", "QuantizedLayer", "kmeans_levels", "quantize_layer", "uniform_levels"]
+__all__ = [
+    "LEVEL_METHODS",
+    "MAX_BITS",
+    "QuantizedLayer",
+    "kmeans_codebook",
+    "quantize_layer",
+    "uniform_codebook",
+]

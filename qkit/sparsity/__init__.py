@@ -1,12 +1,14 @@
 """Sparsity: masks, magnitude / random pruning and Directed-Evolution sparsification (arXiv 2206.05859)."""
 
 from .evolution import (
-    GROUPINGS,
+    SCORERS,
     directed_evolution,
     evaluate_candidates,
     evaluate_candidates_loop,
+    evaluate_candidates_staged,
+    evaluate_candidates_vmap,
+    module_chain,
     schedule_sparsity,
-    teacher_kl,
 )
 from .masks import (
     MaskHandle,
@@ -19,11 +21,11 @@ from .masks import (
     prunable_weights,
     sparsity_report,
 )
-from .pruning import SCOPES, magnitude_prune, random_prune
+from .pruning import SCOPES, magnitude_prune, random_prune, scope_groups
 
 __all__ = [
-    "GROUPINGS",
     "SCOPES",
+    "SCORERS",
     "MaskHandle",
     "Masks",
     "apply_masks",
@@ -31,13 +33,16 @@ __all__ = [
     "directed_evolution",
     "evaluate_candidates",
     "evaluate_candidates_loop",
+    "evaluate_candidates_staged",
+    "evaluate_candidates_vmap",
     "magnitude_prune",
     "masked_state",
     "masks_from_zeros",
+    "module_chain",
     "overall_sparsity",
     "prunable_weights",
     "random_prune",
     "schedule_sparsity",
+    "scope_groups",
     "sparsity_report",
-    "teacher_kl",
 ]

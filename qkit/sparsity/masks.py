@@ -69,7 +69,11 @@ def sparsity_report(model_or_masks: nn.Module | Masks) -> pd.DataFrame:
 
 @dataclass
 class MaskHandle:
-    """The hooks that keep masked weights at zero; `remove()` takes them off (the zeros stay)."""
+    """The hooks that keep masked weights at zero; `remove()` takes them off (the zeros stay).
+
+    A context manager, so the hooks come off even when training raises:
+    `with apply_masks(model, masks): fit(model, ...)`.
+    """
 
     handles: list = field(default_factory=list)
 
@@ -78,9 +82,16 @@ class MaskHandle:
             h.remove()
         self.handles.clear()
 
+    def __enter__(self) -> MaskHandle:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.remove()
+
 
 def apply_masks(model: nn.Module, masks: Masks) -> MaskHandle:
-    """Zero the pruned weights now and keep them zero while training.
+    """Zero the pruned weights now and keep them zero while training (until the handle is removed; use it
+    as a context manager, or `apply_masks(...).remove()` to zero once and leave no hooks).
 
     Two hooks per weight: a gradient hook zeroes the pruned entries' gradients (so an optimizer created after
     this call, with empty state, never moves them; weight decay of a zero is zero), and a forward pre-hook

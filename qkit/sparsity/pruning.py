@@ -16,7 +16,11 @@ from .._validate import check_sparsity
 from .masks import Masks, prunable_weights
 
 Scorer = Callable[[torch.Tensor], torch.Tensor]  # higher score = more worth keeping
+# name -> groups(names): the lists of weights that each reach the sparsity together. The one registry of
+# scopes, shared by one-shot pruning and by Directed Evolution's schedule.
 SCOPES: Registry = Registry("pruning scope")
+SCOPES.register("layer", lambda names: [[n] for n in names])  # every layer reaches the sparsity
+SCOPES.register("global", lambda names: [list(names)])  # the whole model does
 
 
 def keep_top(scores: torch.Tensor, n_pruned: int) -> torch.Tensor:
@@ -28,24 +32,22 @@ def keep_top(scores: torch.Tensor, n_pruned: int) -> torch.Tensor:
     return mask.view_as(scores)
 
 
-@SCOPES.register("layer")
-def _layer_scope(scores: dict[str, torch.Tensor], sparsity: float) -> Masks:
-    return {name: keep_top(s, round(sparsity * s.numel())) for name, s in scores.items()}
-
-
-@SCOPES.register("global")
-def _global_scope(scores: dict[str, torch.Tensor], sparsity: float) -> Masks:
-    flat = torch.cat([s.flatten() for s in scores.values()])
-    mask = keep_top(flat, round(sparsity * flat.numel()))
-    pieces = torch.split(mask, [s.numel() for s in scores.values()])
-    return {name: piece.view_as(s) for (name, s), piece in zip(scores.items(), pieces, strict=True)}
+def scope_groups(scope: str, names: list[str]) -> list[list[str]]:
+    """The groups of weight names that `scope` ("layer" or "global") prunes together."""
+    return SCOPES.get(scope)(list(names))
 
 
 def prune_by_score(model: nn.Module, sparsity: float, scorer: Scorer, scope: str = "layer") -> Masks:
     """Masks that keep the highest-scoring weights at the given sparsity and scope ("layer" or "global")."""
     sparsity = check_sparsity(sparsity)
     scores = {name: scorer(w.detach()) for name, w in prunable_weights(model).items()}
-    return SCOPES.get(scope)(scores, sparsity)
+    masks: Masks = {}
+    for group in scope_groups(scope, list(scores)):
+        flat = torch.cat([scores[n].flatten() for n in group])
+        keep = keep_top(flat, round(sparsity * flat.numel()))
+        pieces = torch.split(keep, [scores[n].numel() for n in group])
+        masks.update({n: piece.view_as(scores[n]) for n, piece in zip(group, pieces, strict=True)})
+    return masks
 
 
 def magnitude_prune(model: nn.Module, sparsity: float, scope: str = "layer") -> Masks:
@@ -59,4 +61,4 @@ def random_prune(model: nn.Module, sparsity: float, scope: str = "layer", seed: 
     return prune_by_score(model, sparsity, lambda w: torch.rand(w.shape, generator=gen).to(w.device), scope)
 
 
-__all__ = ["SCOPES", "keep_top", "magnitude_prune", "prune_by_score", "random_prune"]
+__all__ = ["SCOPES", "keep_top", "scope_groups", "magnitude_prune", "prune_by_score", "random_prune"]

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from qkit.compress import LEVEL_METHODS, quantize_layer, search_bits
+from qkit.compress import LEVEL_METHODS, quantize_layer, search_bits, search_shared_bits
 from qkit.sparsity import magnitude_prune
 
 
@@ -70,3 +70,32 @@ def test_search_bits_respects_tolerance():
     assert {layers[n].bits for n in layers} == set(table["bits"])
     with pytest.raises(ValueError, match="max_bits"):
         search_bits(net, masks, agreement, tolerance=0.0, max_bits=12)
+
+
+def test_shared_bit_search_gives_both_models_the_same_bits_within_tolerance():
+    torch.manual_seed(0)
+    nets = [nn.Sequential(nn.Linear(20, 30), nn.ReLU(), nn.Linear(30, 4)) for _ in range(2)]
+    x = torch.randn(200, 20)
+    masks = [magnitude_prune(nets[0], 0.5), magnitude_prune(nets[1], 0.7)]
+
+    def agreement_with(net: nn.Module):
+        reference = net(x).argmax(1)
+
+        def score(model: nn.Module) -> float:
+            with torch.no_grad():
+                return float((model(x).argmax(1) == reference).float().mean())
+
+        return score
+
+    scores = [agreement_with(n) for n in nets]
+    (first, second), table = search_shared_bits(nets, masks, scores, tolerance=0.02, max_bits=6)
+    assert {n: layer.bits for n, layer in first.items()} == {n: layer.bits for n, layer in second.items()}
+    assert table["within_tolerance"].all()
+    # the first layer (no earlier choices differ) takes the smallest bits both pass: the larger of each alone
+    alone = [
+        search_bits(n, m, s, tolerance=0.02, max_bits=6)[1]
+        for n, m, s in zip(nets, masks, scores, strict=True)
+    ]
+    assert table["bits"].iloc[0] == max(a["bits"].iloc[0] for a in alone)
+    with pytest.raises(ValueError, match="as many masks"):
+        search_shared_bits(nets, masks[:1], scores, tolerance=0.02)

@@ -9,6 +9,7 @@ from qkit.sparsity import (
     masks_from_zeros,
     prunable_weights,
     random_prune,
+    scope_groups,
     sparsity_report,
 )
 
@@ -72,3 +73,22 @@ def test_sparsity_report_rows_and_total():
     assert list(report["layer"]) == ["0.weight", "3.weight", "total"]
     assert report["sparsity"].tolist() == pytest.approx([0.5, 0.5, 0.5])
     assert masks_from_zeros(net)["0.weight"].sum() == 18
+
+
+def test_mask_hooks_come_off_when_training_raises():
+    net = tiny_net()
+    masks = magnitude_prune(net, 0.5)
+    with pytest.raises(RuntimeError, match="boom"), apply_masks(net, masks) as handle:
+        assert len(handle.handles) == 4  # a gradient hook and a forward pre-hook per weight
+        raise RuntimeError("boom")
+    assert handle.handles == []
+    assert all(not m._forward_pre_hooks for m in net.modules())
+    assert all(w._backward_hooks in (None, {}) for w in prunable_weights(net).values())
+
+
+def test_scopes_are_one_registry_of_groups():
+    names = ["a", "b", "c"]
+    assert scope_groups("layer", names) == [["a"], ["b"], ["c"]]
+    assert scope_groups("global", names) == [names]
+    with pytest.raises(ValueError, match="global, layer"):
+        scope_groups("row", names)
