@@ -3,7 +3,9 @@
 `fit` and `evaluate` move the model to the chosen device and leave it there; `fit` leaves it in eval mode,
 `evaluate` and `predict_logits` restore the mode they found. Randomness has two sources, both explicit: the
 loader's own `seed` (see `qkit.data.make_loader`) fixes the batch order, `fit(seed=...)` fixes everything
-else drawn from the global generators (dropout, random augmentation in the model).
+else drawn from the global generators (dropout, random augmentation in the model). `fit` draws those from
+a forked copy of the global generators seeded with `seed` and restores them afterwards, so training leaves
+the caller's random state (Python's, NumPy's, torch's) exactly as it found it.
 
     >>> history = fit(model, make_loader(train, shuffle=True), epochs=3, progress=False)
     >>> evaluate(model, make_loader(test))["accuracy"]
@@ -68,6 +70,24 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+@contextmanager
+def seeded_generators(seed: int, device: torch.device | None = None) -> Iterator[None]:
+    """Inside the block, Python's, NumPy's and torch's global generators (CPU, and CUDA where it is in use
+    or `device` is a GPU) start from `seed`; on exit, even by an exception, they are back in the state they
+    had before."""
+    check_int(seed, "seed", low=0)
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    on_gpu = torch.cuda.is_initialized() or (device is not None and device.type == "cuda")
+    cuda = list(range(torch.cuda.device_count())) if on_gpu else []
+    with torch.random.fork_rng(devices=cuda):
+        try:
+            seed_everything(seed)
+            yield
+        finally:
+            random.setstate(python_state)
+            np.random.set_state(numpy_state)
+
+
 def choose_device(device: str | torch.device = "auto") -> torch.device:
     """`"auto"` -> CUDA when available, else CPU; `"cpu"`, `"cuda"`, `"cuda:1"` or a torch.device as given."""
     if not isinstance(device, torch.device):
@@ -125,7 +145,43 @@ def fit(
     if alpha > 0 and teacher is None:
         raise ValueError(f"distill_alpha={alpha} needs a teacher model; pass teacher= or distill_alpha=0")
     dev = choose_device(device)
-    seed_everything(seed)
+    check_int(seed, "seed", low=0)
+    with seeded_generators(seed, dev):
+        return _fit(
+            model,
+            loader,
+            epochs,
+            lr,
+            optimizer,
+            momentum,
+            weight_decay,
+            dev,
+            progress,
+            teacher,
+            alpha,
+            temperature,
+            scheduler,
+            callback,
+        )
+
+
+def _fit(
+    model,
+    loader,
+    epochs,
+    lr,
+    optimizer,
+    momentum,
+    weight_decay,
+    dev,
+    progress,
+    teacher,
+    alpha,
+    temperature,
+    scheduler,
+    callback,
+) -> dict[str, Any]:  # noqa: ANN001 - fit's checked arguments
+    """fit's body, run with the global generators seeded (and restored afterwards)."""
     model.to(dev)
     if teacher is not None and alpha > 0:
         teacher.to(dev).eval()

@@ -182,3 +182,32 @@ def test_callback_sees_every_epoch_and_progress_false_is_silent(capsys):
     assert captured.out == "" and captured.err == ""
     fit(mlp(), toy_loader(), 1, progress=True)
     assert "epochs" in capsys.readouterr().err
+
+
+def test_fit_leaves_the_callers_global_generators_untouched():
+    """fit seeds a fork of the global generators and restores them: a notebook's own draws go on as if
+    no training had happened (issue 20), and fit itself stays repeatable."""
+    import random
+
+    import numpy as np
+
+    seed_everything(123)
+    expected = (random.random(), float(np.random.rand()), float(torch.rand(())))
+    seed_everything(123)
+    model = mlp(dropout=0.5)  # draws from torch's generator, as a notebook would before training
+    seed_everything(123)
+    history = fit(model, toy_loader(), 2, seed=5, progress=False)
+    assert (random.random(), float(np.random.rand()), float(torch.rand(()))) == expected
+    seed_everything(999)
+    again = fit(mlp(dropout=0.5), toy_loader(), 2, seed=5, progress=False)
+    assert again["loss"] == history["loss"]  # the same seed gives the same run from any global state
+
+
+def test_an_interrupted_fit_also_restores_the_generators():
+    def stop(epoch, history):
+        raise KeyboardInterrupt
+
+    state = torch.get_rng_state()
+    with pytest.raises(KeyboardInterrupt):
+        fit(mlp(dropout=0.5), toy_loader(), 3, seed=1, progress=False, callback=stop)
+    assert torch.equal(torch.get_rng_state(), state)

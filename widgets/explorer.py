@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import base64
+import io
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import ipywidgets as w
+import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from ._display import busy, show_figure
+from . import _display
+from ._display import DPI, busy
 from .controls import check_value
 
 
@@ -66,7 +70,7 @@ class Explorer:
             self.state, self.metrics = state, metrics
             self.sync_controls()
             self.readout.value = self.readout_html(metrics)
-            show_figure(self.plot, lambda: self.figure(metrics))
+            set_figure(self.plot, lambda: self.figure(metrics))
         return metrics
 
     def sync_controls(self) -> None:
@@ -100,3 +104,28 @@ class Explorer:
         bundle = self.widget._repr_mimebundle_(**kwargs)
         bundle["text/plain"] = repr(self)
         return bundle
+
+
+def set_figure(out: w.Output, draw: Callable[[], Figure]) -> None:
+    """In a kernel, make the figure `draw()` returns (as a PNG) the one output of `out`, and close it.
+
+    The PNG goes into the Output's `outputs` state, one kernel-to-frontend update. It is NOT displayed
+    inside `with out:` (+ `clear_output(wait=True)`): that capture makes nbclient (papermill, nbval), which
+    mimics the Output widget, send a `comm_msg` back to the kernel on the shell channel for every captured
+    output while the cell is still running, and it flushes stdout/stderr through the kernel's IO thread
+    (up to 10 s each under load). Those unsolicited shell messages racing the cell's execute_reply are the
+    only traffic papermill does not serialize; under heavy load they left notebook 05 waiting forever at
+    the cell that builds the CompressionExplorer (issue 20) with the kernel idle. Setting the state sends
+    nothing back, and shows the same PNG in JupyterLab.
+    """
+    if not _display.in_kernel():
+        return
+    fig = draw()
+    try:
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    png = base64.b64encode(buffer.getvalue()).decode("ascii")
+    data = {"image/png": png, "text/plain": f"<Figure {fig.bbox.width:.0f}x{fig.bbox.height:.0f}>"}
+    out.outputs = ({"output_type": "display_data", "data": data, "metadata": {}},)

@@ -6,12 +6,28 @@ level indices, both entropy-coded (`coder.encode_symbols`). Positions go through
 (the run of zeros before each survivor, with an escape symbol for runs of `MAX_RUN` or more, like Deep
 Compression's relative indices). Every other tensor of the state dict (biases, ...) is stored raw ("dense").
 `decode_model(encode_model(model, layers))` returns exactly `layers[name].weight()` and the raw tensors.
+
+The format (version 2) is stable and checked:
+
+    b"QKDE" | version (1 byte) | varint length of the rest | varint n + meta JSON | varint count | tensors
+    | CRC-32 of every byte before it (4 bytes, little endian)
+
+The meta JSON names the entropy coder and its model (what a third-party decoder needs) and the position
+codings by their fixed ids. Each coding has an explicit id (`PositionCoding.id`) that never changes, so
+registering a new coding cannot renumber old files. Each tensor record ends with the CRC-32 of the tensor it
+decodes to, so a decoder that disagrees (another coder version) is caught too. Truncated, corrupted or
+foreign bytes raise `CorruptStreamError` (a ValueError) saying what is wrong; they never decode to other
+weights.
 """
 
 from __future__ import annotations
 
+import json
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
 
 import numpy as np
 import pandas as pd
@@ -22,14 +38,21 @@ from .._registry import Registry
 from .coder import CodedStream, bits_for, decode_symbols, encode_symbols, read_varint, write_varint
 from .levels import QuantizedLayer
 
-MAGIC = b"QKDE\x01"
+MAGIC = b"QKDE"
+FORMAT_VERSION = 2  # 1: positions-in-sorted-names coding ids, no checksum (refused: it cannot be checked)
 MAX_RUN = 255  # gap symbols 0..254 are runs of zeros before a survivor; 255 = 255 zeros and no survivor yet
+
+
+class CorruptStreamError(ValueError):
+    """Bytes that are not a valid qkit compressed model: truncated, corrupted, foreign or of another format
+    version; the message says which."""
 
 
 @dataclass(frozen=True)
 class PositionCoding:
-    """Survivor mask <-> symbol stream."""
+    """Survivor mask <-> symbol stream; `id` is the byte that names it in files, fixed forever (0-255)."""
 
+    id: int
     to_symbols: Callable[[np.ndarray], np.ndarray]
     from_symbols: Callable[[np.ndarray, int], np.ndarray]
 
@@ -50,12 +73,44 @@ def _from_gaps(symbols: np.ndarray, size: int) -> np.ndarray:
     return mask
 
 
+def _from_bitmask(symbols: np.ndarray, size: int) -> np.ndarray:
+    return symbols.astype(bool)
+
+
 POSITION_CODINGS: Registry = Registry("position coding")
-POSITION_CODINGS.register(
-    "bitmask", PositionCoding(lambda m: m.astype(np.int32), lambda s, n: s.astype(bool))
-)
-POSITION_CODINGS.register("gaps", PositionCoding(_gaps, _from_gaps))
-_CODING_IDS = {name: i for i, name in enumerate(POSITION_CODINGS.names())}
+
+
+def register_position_coding(name: str, coding: PositionCoding) -> PositionCoding:
+    """Add a position coding under `name`; its `id` must be new (ids of files already written never move)."""
+    if isinstance(coding.id, bool) or not isinstance(coding.id, int) or not 0 <= coding.id <= 255:
+        raise ValueError(f"a position coding id must be an int from 0 to 255, got {coding.id!r}")
+    taken = _coding_ids()
+    if coding.id in taken:
+        raise ValueError(f"position coding id {coding.id} is already {taken[coding.id]!r}; pick a new id")
+    return POSITION_CODINGS.register(name, coding)
+
+
+def _coding_ids() -> dict[int, str]:
+    """id -> name of every registered coding; two codings sharing an id is an error."""
+    ids: dict[int, str] = {}
+    for name in POSITION_CODINGS:
+        coding_id = POSITION_CODINGS.get(name).id
+        if coding_id in ids:
+            raise ValueError(f"position codings {ids[coding_id]!r} and {name!r} share id {coding_id}")
+        ids[coding_id] = name
+    return ids
+
+
+register_position_coding("bitmask", PositionCoding(0, lambda m: m.astype(np.int32), _from_bitmask))
+register_position_coding("gaps", PositionCoding(1, _gaps, _from_gaps))
+
+# The entropy coder of coder.py, named in every file's meta JSON as "coder" (with the constriction version
+# that wrote it): streams are `varint n [, varint alphabet size, varint counts..., varint n_words, n_words
+# little-endian uint32 words]`, decoded by constriction's AnsCoder with the model
+# Categorical(counts as float64 probabilities, perfect=False) built from the stored counts.
+CODER = "ans32-categorical-counts"
+# dtypes a dense tensor may have in a file (anything else is a corrupt or foreign stream)
+DENSE_KINDS = "biuf"
 
 
 @dataclass
@@ -88,13 +143,14 @@ def _write_layer(w: _Writer, name: str, layer: QuantizedLayer) -> dict:
         "header",
         b"\x00"
         + _name_and_shape(name, layer.shape)
-        + bytes([_CODING_IDS[coding]])
+        + bytes([POSITION_CODINGS.get(coding).id])
         + write_varint(layer.levels.size),
     )
     w.add("codebook", layer.levels.astype("<f4").tobytes())
     for part, stream in (("positions", positions), ("values", values)):
         w.add("header", stream.header)
         w.add(part, stream.payload)
+    w.add("header", _crc_bytes(_tensor_crc(layer.weight())))
     return {
         "bits": layer.bits,
         "method": layer.method,
@@ -111,6 +167,7 @@ def _write_dense(w: _Writer, name: str, tensor: torch.Tensor) -> dict:
     dtype = array.dtype.newbyteorder("<").str.encode()
     w.add("header", b"\x01" + _name_and_shape(name, array.shape) + write_varint(len(dtype)) + dtype)
     w.add("dense", np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes())
+    w.add("header", _crc_bytes(_tensor_crc(tensor)))
     return {"weights": array.size}
 
 
@@ -119,16 +176,20 @@ def _encode(model: nn.Module, layers: dict[str, QuantizedLayer]) -> tuple[bytes,
     unknown = sorted(set(layers) - set(state))
     if unknown:
         raise ValueError(f"quantized layers {unknown} are not in the model's state dict")
-    head = _Writer()
-    head.add("header", MAGIC + write_varint(len(state)))
-    rows, parts = [{"layer": "(file)", **head.sizes}], list(head.parts)
+    tensors: list[bytes] = []
+    rows = []
     for name, tensor in state.items():
         w = _Writer()
         info = _write_layer(w, name, layers[name]) if name in layers else _write_dense(w, name, tensor)
         rows.append({"layer": name, **info, **w.sizes})
-        parts += w.parts
-    table = pd.DataFrame(rows)
-    cols = ["values", "positions", "codebook", "header", "dense"]
+        tensors += w.parts
+    meta = json.dumps(_meta(), sort_keys=True, separators=(",", ":")).encode()
+    rest = write_varint(len(meta)) + meta + write_varint(len(state)) + b"".join(tensors)
+    body = MAGIC + bytes([FORMAT_VERSION]) + write_varint(len(rest)) + rest
+    data = body + _crc_bytes(zlib.crc32(body))
+    file_bytes = len(data) - sum(sum(row.get(k, 0) for k in _PARTS) for row in rows)
+    table = pd.DataFrame([{"layer": "(file)", "header": file_bytes}, *rows])
+    cols = list(_PARTS)
     for col in cols + ["entropy_values", "entropy_positions"]:
         table[col] = table.get(col, pd.Series(dtype=float)).fillna(0)
     table[cols] = table[cols].astype(int)
@@ -145,7 +206,7 @@ def _encode(model: nn.Module, layers: dict[str, QuantizedLayer]) -> tuple[bytes,
         "entropy_values",
         "entropy_positions",
     ]
-    return b"".join(parts), table.reindex(columns=order)
+    return data, table.reindex(columns=order)
 
 
 def encode_model(model: nn.Module, layers: dict[str, QuantizedLayer]) -> bytes:
@@ -159,55 +220,182 @@ def size_table(model: nn.Module, layers: dict[str, QuantizedLayer]) -> pd.DataFr
     return _encode(model, layers)[1]
 
 
-def _read_name_and_shape(buf: bytes, pos: int) -> tuple[str, tuple[int, ...], int]:
-    n, pos = read_varint(buf, pos)
-    name = buf[pos : pos + n].decode()
-    ndim, pos = read_varint(buf, pos + n)
-    dims = []
-    for _ in range(ndim):
-        d, pos = read_varint(buf, pos)
-        dims.append(d)
-    return name, tuple(dims), pos
+_PARTS = ("values", "positions", "codebook", "header", "dense")
 
 
-def _read_layer(buf: bytes, pos: int, shape: tuple[int, ...]) -> tuple[torch.Tensor, int]:
-    coding = POSITION_CODINGS.get(POSITION_CODINGS.names()[buf[pos]])
-    n_levels, pos = read_varint(buf, pos + 1)
-    levels = np.frombuffer(buf, dtype="<f4", count=n_levels, offset=pos).astype(np.float32)
-    symbols, pos = decode_symbols(buf, pos + 4 * n_levels)
+def _meta() -> dict:
+    codings = {str(i): name for i, name in sorted(_coding_ids().items())}
+    return {"coder": CODER, "constriction": _version("constriction"), "codings": codings}
+
+
+def _version(package: str) -> str:
+    try:
+        return package_version(package)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _crc_bytes(crc: int) -> bytes:
+    return crc.to_bytes(4, "little")
+
+
+def _tensor_crc(tensor: torch.Tensor | np.ndarray) -> int:
+    """CRC-32 of a tensor's values as little-endian bytes (what a decoder must reproduce exactly)."""
+    array = tensor.detach().cpu().numpy() if isinstance(tensor, torch.Tensor) else tensor
+    return zlib.crc32(np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes())
+
+
+class _Reader:
+    """Bounds-checked reads from the verified body; running past the end is a CorruptStreamError."""
+
+    def __init__(self, buf: bytes, pos: int) -> None:
+        self.buf, self.pos = buf, pos
+
+    def take(self, n: int, what: str) -> bytes:
+        if n < 0 or self.pos + n > len(self.buf):
+            raise CorruptStreamError(f"truncated or malformed: {what} runs past the end (at byte {self.pos})")
+        out = self.buf[self.pos : self.pos + n]
+        self.pos += n
+        return out
+
+    def varint(self, what: str) -> int:
+        try:
+            value, self.pos = read_varint(self.buf, self.pos)
+        except IndexError:
+            raise CorruptStreamError(f"truncated or malformed: {what} runs past the end") from None
+        return value
+
+    def symbols(self, what: str) -> np.ndarray:
+        try:
+            symbols, self.pos = decode_symbols(self.buf, self.pos)
+        except (IndexError, ValueError, OverflowError, RuntimeError, TypeError) as exc:
+            raise CorruptStreamError(f"cannot decode the {what} stream: {exc}") from None
+        return symbols
+
+
+def _read_name_and_shape(r: _Reader) -> tuple[str, tuple[int, ...]]:
+    raw = r.take(r.varint("name length"), "tensor name")
+    try:
+        name = raw.decode()
+    except UnicodeDecodeError:
+        raise CorruptStreamError(f"tensor name {raw[:40]!r} is not UTF-8") from None
+    dims = tuple(r.varint(f"shape of {name!r}") for _ in range(r.varint(f"rank of {name!r}")))
+    return name, dims
+
+
+def _read_layer(r: _Reader, name: str, shape: tuple[int, ...], codings: dict[int, str]) -> torch.Tensor:
+    coding_id = r.take(1, f"coding of {name!r}")[0]
+    if coding_id not in codings:
+        raise CorruptStreamError(
+            f"{name!r} uses position coding id {coding_id}, which this file does not name"
+        )
+    coding = POSITION_CODINGS.get(codings[coding_id])
+    n_levels = r.varint(f"codebook size of {name!r}")
+    levels = np.frombuffer(r.take(4 * n_levels, f"codebook of {name!r}"), dtype="<f4").astype(np.float32)
     size = int(np.prod(shape, dtype=np.int64))
-    mask = coding.from_symbols(symbols, size)
-    indices, pos = decode_symbols(buf, pos)
-    return QuantizedLayer(shape, mask, levels, indices, bits_for(n_levels), "decoded").weight(), pos
+    mask = coding.from_symbols(r.symbols(f"positions of {name!r}"), size)
+    indices = r.symbols(f"values of {name!r}")
+    if mask.size != size or int(mask.sum()) != indices.size or (indices.size and indices.max() >= n_levels):
+        raise CorruptStreamError(f"{name!r}: positions, values and codebook do not fit shape {shape}")
+    return QuantizedLayer(shape, mask, levels, indices, bits_for(n_levels), "decoded").weight()
 
 
-def _read_dense(buf: bytes, pos: int, shape: tuple[int, ...]) -> tuple[torch.Tensor, int]:
-    n, pos = read_varint(buf, pos)
-    dtype = np.dtype(buf[pos : pos + n].decode())
+def _read_dense(r: _Reader, name: str, shape: tuple[int, ...]) -> torch.Tensor:
+    text = r.take(r.varint(f"dtype length of {name!r}"), f"dtype of {name!r}")
+    try:
+        dtype = np.dtype(text.decode())
+    except (UnicodeDecodeError, TypeError, ValueError):
+        raise CorruptStreamError(f"{name!r} has no valid dtype ({text[:20]!r})") from None
+    if dtype.kind not in DENSE_KINDS:
+        raise CorruptStreamError(f"{name!r} has dtype {dtype.str!r}; a file holds only numeric tensors")
     count = int(np.prod(shape, dtype=np.int64))
-    array = np.frombuffer(buf, dtype=dtype, count=count, offset=pos + n).astype(dtype.newbyteorder("="))
-    return torch.from_numpy(array.reshape(shape).copy()), pos + n + count * dtype.itemsize
+    raw = r.take(count * dtype.itemsize, f"values of {name!r}")
+    array = np.frombuffer(raw, dtype=dtype).astype(dtype.newbyteorder("="))
+    return torch.from_numpy(array.reshape(shape).copy())
+
+
+def _verified_body(data: bytes) -> _Reader:
+    """Check magic, version, length and checksum; return a reader positioned after the length field."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"decode_model needs bytes, got {type(data).__name__}")
+    data = bytes(data)
+    if len(data) < len(MAGIC) and MAGIC.startswith(data):
+        raise CorruptStreamError(f"truncated: {len(data)} bytes, not even the magic bytes {MAGIC!r}")
+    if not data.startswith(MAGIC):
+        raise CorruptStreamError(
+            f"not a qkit compressed model: bad magic bytes {data[:4]!r} (want {MAGIC!r})"
+        )
+    if len(data) < len(MAGIC) + 1:
+        raise CorruptStreamError(f"truncated: {len(data)} bytes, the header alone needs more")
+    version = data[len(MAGIC)]
+    if version != FORMAT_VERSION:
+        raise CorruptStreamError(
+            f"format version {version}, this qkit reads version {FORMAT_VERSION}"
+            + (" (version 1 had no checksum; encode the model again)" if version == 1 else "")
+        )
+    r = _Reader(data, len(MAGIC) + 1)
+    rest = r.varint("stream length")
+    expected = r.pos + rest + 4
+    if len(data) != expected:
+        what = "truncated" if len(data) < expected else "trailing bytes"
+        raise CorruptStreamError(f"{what}: the header says {expected} bytes, got {len(data)}")
+    stored = int.from_bytes(data[-4:], "little")
+    if zlib.crc32(data[:-4]) != stored:
+        raise CorruptStreamError("checksum mismatch: the bytes were changed after encoding (CRC-32)")
+    r.buf = data[:-4]
+    return r
 
 
 def decode_model(data: bytes) -> dict[str, torch.Tensor]:
-    """Every tensor `encode_model` stored, by state-dict name (quantized layers as their decoded weights)."""
-    if not data.startswith(MAGIC):
-        raise ValueError("not a qkit directed-evolution encoding (bad magic bytes)")
-    count, pos = read_varint(data, len(MAGIC))
+    """Every tensor `encode_model` stored, by state-dict name (quantized layers as their decoded weights).
+
+    Raises `CorruptStreamError` (a ValueError) for bytes that are truncated, changed, foreign or of another
+    format version.
+    """
+    r = _verified_body(data)
+    try:
+        meta = json.loads(r.take(r.varint("meta length"), "meta"))
+        codings = {int(i): name for i, name in meta["codings"].items()}
+        coder = meta["coder"]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise CorruptStreamError("the meta header is not the JSON this format writes") from None
+    if coder != CODER:
+        raise CorruptStreamError(f"entropy coder {coder!r}; this qkit decodes {CODER!r}")
+    known = _coding_ids()
+    for coding_id, name in codings.items():
+        if known.get(coding_id) != name:
+            raise CorruptStreamError(
+                f"the file's position coding {coding_id} is {name!r}; this qkit has {known.get(coding_id)!r}"
+            )
     out = {}
-    for _ in range(count):
-        kind = data[pos]
-        name, shape, pos = _read_name_and_shape(data, pos + 1)
-        out[name], pos = (_read_layer if kind == 0 else _read_dense)(data, pos, shape)
+    for _ in range(r.varint("tensor count")):
+        kind = r.take(1, "tensor kind")[0]
+        if kind not in (0, 1):
+            raise CorruptStreamError(f"unknown tensor kind {kind} at byte {r.pos - 1}")
+        name, shape = _read_name_and_shape(r)
+        tensor = _read_layer(r, name, shape, codings) if kind == 0 else _read_dense(r, name, shape)
+        if int.from_bytes(r.take(4, f"checksum of {name!r}"), "little") != _tensor_crc(tensor):
+            coder = meta.get("constriction", "unknown")
+            raise CorruptStreamError(
+                f"{name!r} decodes to values other than those encoded (written with constriction {coder}, "
+                f"read with {_version('constriction')})"
+            )
+        out[name] = tensor
+    if r.pos != len(r.buf):
+        raise CorruptStreamError(f"{len(r.buf) - r.pos} unread bytes after the last tensor")
     return out
 
 
 __all__ = [
+    "CODER",
+    "FORMAT_VERSION",
+    "CorruptStreamError",
     "MAGIC",
     "MAX_RUN",
     "POSITION_CODINGS",
     "PositionCoding",
     "decode_model",
     "encode_model",
+    "register_position_coding",
     "size_table",
 ]

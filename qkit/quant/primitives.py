@@ -34,8 +34,17 @@ def qparams_from_range(
     `scale = max|x| / ((qmax - qmin) / 2)` with `zero_point = 0`. Works elementwise for per-channel ranges.
     """
     qmin, qmax = qrange(bits, symmetric)
-    min_neg = torch.clamp(torch.as_tensor(min_val, dtype=torch.float32), max=0.0)
-    max_pos = torch.clamp(torch.as_tensor(max_val, dtype=torch.float32), min=0.0)
+    min_val, max_val = (
+        torch.as_tensor(min_val, dtype=torch.float32),
+        torch.as_tensor(max_val, dtype=torch.float32),
+    )
+    if not bool(torch.isfinite(min_val).all() & torch.isfinite(max_val).all()):
+        raise ValueError(
+            f"min_val and max_val must be finite, got {_first_bad(min_val, max_val)} (the observed tensor "
+            "held NaN or inf; clean it with torch.nan_to_num or find where it diverged)"
+        )
+    min_neg = torch.clamp(min_val, max=0.0)
+    max_pos = torch.clamp(max_val, min=0.0)
     if symmetric:
         scale = torch.maximum(-min_neg, max_pos) / ((qmax - qmin) / 2)
         scale = torch.clamp(scale, min=EPS)
@@ -69,8 +78,18 @@ def channel_rows(x: torch.Tensor, *, per_channel: bool = False, axis: int = 0) -
 def choose_qparams(
     x: torch.Tensor, bits: int, *, symmetric: bool = False, per_channel: bool = False, axis: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """`(scale, zero_point)` from the min/max of `x` (per slice along `axis` when `per_channel`)."""
+    """`(scale, zero_point)` from the min/max of `x` (per slice along `axis` when `per_channel`).
+
+    `x` must be finite: NaN or inf raise a ValueError (a NaN range has no scale; torch's observers would
+    return a NaN scale), rather than being silently skipped.
+    """
     min_val, max_val = tensor_range(x, per_channel=per_channel, axis=axis)
+    if not bool(torch.isfinite(min_val).all() & torch.isfinite(max_val).all()):
+        bad = int((~torch.isfinite(x.detach())).sum())
+        raise ValueError(
+            f"choose_qparams needs finite values, but x holds {bad} NaN/inf of {x.numel()}; clean them "
+            "(torch.nan_to_num) or mask them out first"
+        )
     return qparams_from_range(min_val, max_val, bits, symmetric=symmetric)
 
 
@@ -87,12 +106,20 @@ def fake_quant(
 
     Reference formula: `q = clamp(round(x / scale) + zero_point, qmin, qmax)`, result
     `(q - zero_point) * scale` (round half to even, `x / scale` computed as `x * (1 / scale)` in float32).
-    It equals torch's fused fake-quantize ops bit for bit (float32 on the CPU runs `_FakeQuant`, faster than
-    torch's scalar CPU kernel; everything else calls the fused ops); `axis` selects per-channel qparams.
+    `axis` selects per-channel qparams. `scale` must be finite and > 0 and `zero_point` in `[qmin, qmax]`
+    (a ValueError otherwise; torch raises for the zero point too).
+
+    Bit-for-bit: for finite `x`, the result equals torch's `fake_quantize_per_tensor_affine` /
+    `fake_quantize_per_channel_affine` bit for bit, gradient included. Non-finite `x`: NaN gives
+    `(qmin - zero_point) * scale` with gradient 0 (as both torch ops); +inf / -inf saturate to the top /
+    bottom of the grid with gradient 0 (as torch's per-tensor op; torch's per-channel op maps +inf to qmin,
+    an artifact of its float-to-int cast). Float32 on the CPU runs `_FakeQuant` (faster than torch's scalar
+    CPU kernel); everything else calls the fused ops.
     """
     qmin, qmax = qrange(bits, symmetric)
     scale = torch.as_tensor(scale, dtype=torch.float32, device=x.device).detach()
     zero_point = torch.as_tensor(zero_point, device=x.device).detach()
+    _check_qparams(scale, zero_point, qmin, qmax)
     zero_point = (zero_point.round() if zero_point.is_floating_point() else zero_point).to(torch.int32)
     if axis is None:
         if scale.numel() != 1 or zero_point.numel() != 1:
@@ -116,6 +143,30 @@ def fake_quant(
     return torch.fake_quantize_per_channel_affine(x, scale, zero_point, axis, qmin, qmax)
 
 
+def _check_qparams(scale: torch.Tensor, zero_point: torch.Tensor, qmin: int, qmax: int) -> None:
+    """ValueError unless every scale is finite and > 0 and every zero point is (a finite value) in range."""
+    if scale.numel() == 0 or zero_point.numel() == 0:
+        return  # the shape checks of fake_quant name this case
+    zp = zero_point.double().round() if zero_point.is_floating_point() else zero_point
+    bad_scale = ~torch.isfinite(scale) | (scale <= 0)
+    bad_zp = ~((zp >= qmin) & (zp <= qmax))  # NaN compares False: caught here
+    if bool(bad_scale.any() | bad_zp.any()):
+        if bool(bad_scale.any()):
+            value = scale.reshape(-1)[bad_scale.reshape(-1)][0].item()
+            raise ValueError(f"scale must be finite and > 0, got {value}")
+        value = zero_point.reshape(-1)[bad_zp.reshape(-1)][0].item()
+        raise ValueError(f"zero_point must be in [qmin, qmax] = [{qmin}, {qmax}] for these bits, got {value}")
+
+
+def _first_bad(*tensors: torch.Tensor) -> float:
+    """The first non-finite value among `tensors` (for error messages)."""
+    for t in tensors:
+        bad = t.reshape(-1)[~torch.isfinite(t.reshape(-1))]
+        if bad.numel():
+            return bad[0].item()
+    return float("nan")
+
+
 def _vectorized(x: torch.Tensor) -> bool:
     """Whether `fake_quant` takes the `_FakeQuant` path: float32 on the CPU (elsewhere the fused op wins)."""
     return x.device.type == "cpu" and x.dtype == torch.float32
@@ -127,13 +178,13 @@ class _FakeQuant(torch.autograd.Function):
     torch's fused CPU kernel computes each element in scalar code; these passes are vectorized, 1.5-2x faster
     forward+backward on a 4M-element tensor. Bit-equal for finite inputs: the same float32 `x * (1 / scale)`,
     round half to even and `+ zero_point`; `(q - zero_point) * scale` is exact in float32 as in torch's
-    double.
+    double. NaN is sent just below the grid (so it clamps to qmin with gradient 0, as torch's ops do).
     `scale`/`zero_point` broadcast against `x` (0-dim, or one per channel along the quantized axis).
     """
 
     @staticmethod
     def forward(ctx, x, scale, zero_point, qmin: int, qmax: int):
-        q = x.mul(scale.reciprocal()).round_().add_(zero_point)
+        q = x.mul(scale.reciprocal()).round_().add_(zero_point).nan_to_num_(nan=qmin - 1.0)
         if ctx.needs_input_grad[0]:
             ctx.save_for_backward(q.lt(qmin).logical_or_(q.gt(qmax)))  # where the STE blocks the gradient
         return q.clamp_(qmin, qmax).sub_(zero_point).mul_(scale)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
+from ..threads import ENV, default_threads
 from . import QkitError
 
 CONNECT_TIMEOUT_S = 5
@@ -31,25 +32,38 @@ class Executor(Protocol):
 
 
 class LocalPool:
-    """A pool of worker processes on this machine."""
+    """Worker processes on this machine: a fresh spawned process per run (no ZMQ or torch state inherited
+    by fork, one kernel per task), each in its own one-process pool, so a worker killed by SIGKILL or the
+    OOM killer fails its own run only and the other runs go on."""
 
     def __init__(self, workers: int) -> None:
         self.slots = workers
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        # A fresh spawned process per run: no ZMQ or torch state inherited by fork, one kernel per task.
-        fresh = {"max_tasks_per_child": 1} if sys.version_info >= (3, 11) else {}
-        self._pool = concurrent.futures.ProcessPoolExecutor(
-            workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
-            initargs=(threads,), **fresh)
+        self.threads = default_threads(workers)
+        self._pools: set[concurrent.futures.ProcessPoolExecutor] = set()
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> concurrent.futures.Future:
-        return self._pool.submit(fn, *args)
+        pool = concurrent.futures.ProcessPoolExecutor(
+            1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(self.threads,),
+        )
+        self._pools.add(pool)
+        future = pool.submit(fn, *args)
+        future.add_done_callback(lambda _: self._release(pool))
+        return future
+
+    def _release(self, pool: concurrent.futures.ProcessPoolExecutor) -> None:
+        self._pools.discard(pool)
+        pool.shutdown(wait=False)
 
     def wait_any(self, futures: list[Any]) -> set[Any]:
         return concurrent.futures.wait(futures, return_when=concurrent.futures.FIRST_COMPLETED).done
 
     def close(self) -> None:
-        self._pool.shutdown(cancel_futures=True)
+        for pool in list(self._pools):
+            pool.shutdown(cancel_futures=True)
+        self._pools.clear()
 
 
 class DaskPool:
@@ -72,8 +86,9 @@ class DaskPool:
 
 
 @contextmanager
-def open_executor(workers: int = 1, scheduler: str | None = None,
-                  dask_local: bool = False) -> Iterator[Executor]:
+def open_executor(
+    workers: int = 1, scheduler: str | None = None, dask_local: bool = False
+) -> Iterator[Executor]:
     """The executor the command line asked for, closed on exit."""
     if scheduler:
         with _connect(scheduler) as client:
@@ -104,10 +119,14 @@ def _connect(address: str) -> Any:
 
 
 def _init_worker(threads: int) -> None:
-    """Share the cores between the workers' kernels (unless OMP_NUM_THREADS is set), and on Linux end this
-    worker when the qkit process dies, even by SIGKILL, so no orphan keeps running a notebook; its kernel then
-    exits by itself (ipykernel watches its parent)."""
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    """Share the cores between the workers' kernels by qkit's thread policy (`qkit.threads`; a
+    $QKIT_NUM_THREADS or $OMP_NUM_THREADS the user set wins), and on Linux end this worker when the qkit
+    process dies, even by SIGKILL, so no orphan keeps running a notebook; its kernel then exits by itself
+    (ipykernel watches its parent). The kernel inherits the variables; the notebook's `use_threads()` reads
+    them."""
+    chosen = os.environ.get(ENV) or os.environ.get("OMP_NUM_THREADS") or str(threads)
+    os.environ.setdefault(ENV, chosen)
+    os.environ.setdefault("OMP_NUM_THREADS", chosen)
     if sys.platform.startswith("linux"):
         PR_SET_PDEATHSIG = 1
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)

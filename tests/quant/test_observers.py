@@ -101,3 +101,16 @@ def test_unknown_observer_lists_the_valid_names():
 def test_bad_observer_options_raise(kw):
     with pytest.raises(ValueError):
         OBSERVERS.get("percentile")(**kw)
+
+
+@pytest.mark.parametrize("name", ["minmax", "moving_average", "percentile", "mse"])
+def test_a_nan_batch_gives_a_clear_error_not_a_nan_scale(name):
+    from qkit.quant import qparams_from_range
+
+    observer = OBSERVERS.get(name)(bits=4)
+    observer.update(torch.randn(100))
+    bad = torch.randn(100)
+    bad[3] = float("nan")
+    with pytest.raises(ValueError, match="must be finite"):  # at the update (mse) or at the qparams
+        observer.update(bad)
+        qparams_from_range(*observer.range(), 4)

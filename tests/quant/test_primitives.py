@@ -156,3 +156,81 @@ def test_more_bits_give_higher_sqnr():
     assert sqnrs == sorted(sqnrs)
     # ~6 dB per bit, the textbook rule of thumb
     assert 10 < sqnrs[3] - sqnrs[2] < 14
+
+
+# --- non-finite inputs and bad qparams (issue 20) ----------------------------------------------------------
+
+NONFINITE = [float("nan"), float("inf"), float("-inf"), 0.3, -7.0, float("nan")]
+
+
+@pytest.mark.parametrize("device_path", ["vectorized", "fused"])
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_nan_and_inf_follow_torchs_per_tensor_op_with_zero_gradient(device_path, symmetric):
+    bits = 4
+    dtype = torch.float32 if device_path == "vectorized" else torch.float64  # float64 takes the fused op
+    scale, zero_point = (torch.tensor(0.25), torch.tensor(0 if symmetric else 3, dtype=torch.int32))
+    ours_x = torch.tensor(NONFINITE, dtype=dtype, requires_grad=True)
+    ref_x = torch.tensor(NONFINITE, dtype=torch.float32, requires_grad=True)
+    ours = fake_quant(ours_x, scale, zero_point, bits, symmetric=symmetric)
+    ref = _torch_fake_quant(ref_x, scale, zero_point, bits, symmetric, None)
+    qmin, _ = qrange(bits, symmetric)
+    assert ours[0].item() == (qmin - int(zero_point)) * 0.25  # NaN -> (qmin - zero_point) * scale
+    assert torch.equal(ours.float(), ref)
+    ours.sum().backward()
+    ref.sum().backward()
+    assert torch.equal(ours_x.grad.float(), ref_x.grad)
+    assert ours_x.grad.tolist() == [0, 0, 0, 1, 0, 0]
+
+
+def test_nan_follows_torchs_per_channel_op_and_inf_saturates():
+    x = torch.tensor([NONFINITE, NONFINITE[::-1]], requires_grad=True)
+    ref_x = x.detach().clone().requires_grad_()
+    scale, zero_point = torch.tensor([0.25, 0.5]), torch.tensor([3, 0], dtype=torch.int32)
+    ours = fake_quant(x, scale, zero_point, 4, axis=0)
+    ref = torch.fake_quantize_per_channel_affine(ref_x, scale, zero_point, 0, 0, 15)
+    nan = torch.isnan(x.detach())
+    assert torch.equal(ours[nan], ref[nan])  # NaN -> (qmin - zero_point) * scale, as torch
+    finite = torch.isfinite(x.detach())
+    assert torch.equal(ours[finite], ref[finite])
+    # +inf saturates to the top of the grid (torch's per-channel op casts it to qmin; its per-tensor op
+    # agrees with us), -inf to the bottom
+    assert ours[0, 1].item() == (15 - 3) * 0.25 and ours[0, 2].item() == (0 - 3) * 0.25
+    ours.sum().backward()
+    ref.sum().backward()
+    assert torch.equal(x.grad, ref_x.grad)  # 0 at every NaN and inf, the STE elsewhere
+    assert not x.grad[~finite].any()
+
+
+@pytest.mark.parametrize("scale", [0.0, -0.5, float("nan"), float("inf"), float("-inf")])
+def test_bad_scales_are_refused_naming_the_value(scale):
+    with pytest.raises(ValueError, match="scale must be finite and > 0"):
+        fake_quant(torch.randn(5), scale, 0, 4)
+    with pytest.raises(ValueError, match="scale must be finite and > 0"):
+        fake_quant(torch.randn(2, 3), torch.tensor([0.1, scale]), torch.tensor([0, 0]), 4, axis=0)
+
+
+@pytest.mark.parametrize("zero_point, bits, symmetric", [(16, 4, False), (-1, 4, False), (8, 4, True),
+                                                         (-9, 4, True), (256, 8, False)])
+def test_out_of_range_zero_points_raise_like_torch(zero_point, bits, symmetric):
+    qmin, qmax = qrange(bits, symmetric)
+    x = torch.randn(6)
+    with pytest.raises(RuntimeError, match="zero_point"):  # torch's own check, on the same values
+        torch.fake_quantize_per_tensor_affine(x, 0.1, zero_point, qmin, qmax)
+    with pytest.raises(ValueError, match=rf"zero_point must be in \[qmin, qmax\] = \[{qmin}, {qmax}\]"):
+        fake_quant(x, 0.1, zero_point, bits, symmetric=symmetric)
+    with pytest.raises(ValueError, match="zero_point must be in"):
+        fake_quant(x.reshape(2, 3), torch.tensor([0.1, 0.1]), torch.tensor([qmin, zero_point]), bits,
+                   symmetric=symmetric, axis=0)
+    with pytest.raises(ValueError, match="zero_point must be in"):
+        fake_quant(x, 0.1, float("nan"), bits, symmetric=symmetric)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_choose_qparams_refuses_non_finite_input_instead_of_a_nan_scale(bad, per_channel):
+    x = torch.randn(3, 8)
+    x[1, 2] = bad
+    with pytest.raises(ValueError, match="needs finite values, but x holds 1 NaN/inf of 24"):
+        choose_qparams(x, 4, per_channel=per_channel)
+    with pytest.raises(ValueError, match="min_val and max_val must be finite"):
+        qparams_from_range(torch.tensor([0.0, bad]), torch.tensor([1.0, 2.0]), 4)
