@@ -194,8 +194,13 @@ def is_stale(spec: RunSpec) -> bool:
     folder = Path(spec.folder)
     if (read_json(folder / RECORD) or {}).get("status") != "running":
         return False
+    return lock_free(folder)
+
+
+def lock_free(folder: str | os.PathLike) -> bool:
+    """True when no qkit process holds the run folder's lock (False also when it cannot be checked)."""
     try:
-        lock = _try_lock(folder)
+        lock = _try_lock(Path(folder))
     except OSError:
         return False
     if lock is None:

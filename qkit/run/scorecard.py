@@ -20,7 +20,7 @@ import mistune
 from matplotlib.figure import Figure
 
 from ..experiments.claims import FAILS, HOLDS, INCONCLUSIVE, RULE, count
-from .runs import RECORD, RESULT, read_json, write_text
+from .runs import RECORD, RESULT, lock_free, read_json, write_text
 
 MAX_PLOTS = 6  # metrics plotted per sweep
 
@@ -38,7 +38,9 @@ class Run:
         if self.result is not None:
             return "finished"
         status = self.record.get("status", "unknown")
-        return "interrupted" if status == "running" else status
+        if status == "running":
+            return "interrupted" if lock_free(self.folder) else "running"
+        return "result unreadable" if status == "finished" else status
 
     @property
     def params(self) -> dict[str, Any]:

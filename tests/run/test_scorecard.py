@@ -64,3 +64,18 @@ def test_scorecard_counts_three_verdicts_and_shows_sanity_checks_apart(tmp_path)
     assert "2 ± 0.1 points" in claims_part  # effect ± noise, formatted
     assert "it outperforms the previous state-of-the-art" in claims_part  # the source sentence
     assert (tmp_path / "summary.html").read_text().count("<table>") >= 4
+
+
+def test_a_running_record_reads_running_while_locked_and_interrupted_after(tmp_path):
+    from qkit.run.runs import _try_lock
+    from qkit.run.scorecard import collect
+
+    _run(tmp_path, "01_new", "aaa", [], {}, status="running")
+    (run,) = collect(tmp_path)["01_new"]
+    lock = _try_lock(run.folder)
+    assert run.status == "running"
+    lock.close()
+    assert run.status == "interrupted"
+    (run.folder / "run.json").write_text('{"status": "finished"}')  # its result.json unreadable or gone
+    (run,) = collect(tmp_path)["01_new"]
+    assert run.status == "result unreadable"

@@ -5,7 +5,6 @@ import pytest
 import torch
 from torch import nn
 
-import qkit.widgets._display as _display
 from qkit.quant import choose_qparams, fake_quant, quantization_error
 from qkit.widgets import QuantizationExplorer
 
@@ -95,12 +94,3 @@ def test_figure_has_histogram_and_channel_ranges(per_channel):
         assert ("channel" in hist.get_title()) == per_channel and len(ranges.patches) == 16
     finally:
         plt.close(fig)
-
-
-def test_in_a_kernel_each_update_sends_one_png_and_closes_its_figure(monkeypatch):
-    sent = []
-    monkeypatch.setattr(_display, "in_kernel", lambda: True)
-    monkeypatch.setattr(_display, "display", lambda image: sent.append(image.data))
-    explorer = QuantizationExplorer(torch.randn(64), bits=4)  # 1-D: a single panel
-    explorer.controls["bits"].value = 5
-    assert len(sent) == 2 and all(png.startswith(b"\x89PNG") for png in sent)
