@@ -10,11 +10,11 @@ from typing import Any
 
 import yaml
 
+from .._validate import fits_type, type_from_name
 from . import QkitError
 from .notebooks import Notebook
 
 RESERVED = ("results_dir",)  # set by the runner to the run folder
-_SCALARS = {"int": int, "float": (int, float), "bool": bool, "str": str, "list": (list, tuple), "dict": dict}
 
 
 def parse_cli_value(text: str) -> Any:
@@ -73,33 +73,7 @@ def validate(notebook: Notebook, params: dict[str, Any]) -> dict[str, Any]:
 
 def fits(value: Any, type_name: str) -> bool:
     """Does `value` fit a papermill type name such as "int", "Optional[str]", "List[int]", "int | str"?"""
-    type_name = type_name.replace(" ", "")
-    options = _union_options(type_name)
-    if options:
-        return any(value is None if option == "None" else fits(value, option) for option in options)
-    if type_name == "None":
-        return True  # papermill's "None" means unannotated: any value goes
-    container = re.fullmatch(r"([A-Za-z]+)\[(.*)\]", type_name)
-    base = (container.group(1) if container else type_name).lower()
-    expected = _SCALARS.get(base)
-    if expected is None:
-        return True  # a type qkit does not model (a class, Any): papermill and the notebook decide
-    if isinstance(value, bool) and base in ("int", "float"):
-        return False
-    ok = isinstance(value, expected)
-    if ok and container and base == "list":
-        (item,) = _split_args(container.group(2))[:1]
-        return all(fits(v, item) for v in value)
-    return ok
-
-
-def _union_options(type_name: str) -> list[str]:
-    """["int", "None"] for "Optional[int]", "Union[int, None]" or "int|None"; [] for other types."""
-    match = re.fullmatch(r"(Optional|Union)\[(.*)\]", type_name)
-    if match:
-        return _split_args(match.group(2)) + (["None"] if match.group(1) == "Optional" else [])
-    options = _split_args(type_name, sep="|")
-    return options if len(options) > 1 else []
+    return fits_type(value, type_from_name(type_name))
 
 
 def _maybe_yaml(value: Any, type_name: str) -> Any:
@@ -110,19 +84,6 @@ def _maybe_yaml(value: Any, type_name: str) -> Any:
         except yaml.YAMLError:
             return value
     return value
-
-
-def _split_args(text: str, sep: str = ",") -> list[str]:
-    """Split "int,List[int],str" at top-level separators."""
-    parts, depth, current = [], 0, ""
-    for ch in text:
-        depth += (ch == "[") - (ch == "]")
-        if ch == sep and depth == 0:
-            parts.append(current)
-            current = ""
-        else:
-            current += ch
-    return parts + [current]
 
 
 def _listing(notebook: Notebook) -> str:
