@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._validate import check_choice, check_int
-from ..vq import QUANTIZERS, QuantizerBlock, build_quantizer
+from ..vq import VECTOR_QUANTIZERS, QuantizerBlock, build_quantizer
 from .registry import MODELS
 
 LIKELIHOODS = ("categorical", "logistic_mixture")
@@ -100,7 +100,7 @@ class HierarchicalAutoencoder(nn.Module):
         check_int(channels, "channels", low=2)
         check_int(mixtures, "mixtures", low=1)
         check_choice(likelihood, LIKELIHOODS, "likelihood")
-        QUANTIZERS.get(quantizer)
+        VECTOR_QUANTIZERS.get(quantizer)
         if input_size % 4:
             raise ValueError(
                 f"input_size must be a multiple of 4 (the bottom level has stride 4), got {input_size}"

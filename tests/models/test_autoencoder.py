@@ -5,19 +5,20 @@ import torch
 
 from qkit.models import build_model
 from qkit.models.autoencoder import HierarchicalAutoencoder, logistic_mixture_nll
-from qkit.vq import QUANTIZERS
+from qkit.seeding import seeded
+from qkit.vq import VECTOR_QUANTIZERS
 
 
 def _tiny(**kw) -> HierarchicalAutoencoder:
-    torch.manual_seed(0)
     options = dict(levels=2, num_codebooks=2, codebook_size=4, embed_dim=2, channels=8) | kw
-    return build_model("hierarchical_autoencoder", in_channels=1, input_size=8, **options)
+    with seeded(0):
+        return build_model("hierarchical_autoencoder", in_channels=1, input_size=8, **options)
 
 
-@pytest.mark.parametrize("quantizer", QUANTIZERS.names())
+@pytest.mark.parametrize("quantizer", VECTOR_QUANTIZERS.names())
 @pytest.mark.parametrize("likelihood", ["categorical", "logistic_mixture"])
 def test_forward_shapes_for_every_quantizer(quantizer, likelihood):
-    model = _tiny(quantizer=quantizer, likelihood=likelihood, mixtures=2)
+    model = _tiny(quantizer=quantizer, likelihood=likelihood, mixtures=2).eval()  # no codebook update
     pixels = torch.randint(0, 256, (3, 1, 8, 8)).float()
     out = model(pixels)
     channels = 256 if likelihood == "categorical" else 3 * 2
@@ -52,8 +53,7 @@ def test_uniform_categorical_decoder_costs_8_bits_per_dim():
 
 
 def test_logistic_mixture_is_a_distribution_over_256_values():
-    torch.manual_seed(0)
-    params = torch.randn(1, 3 * 4, 1, 1).expand(256, -1, -1, -1)
+    params = torch.randn(1, 3 * 4, 1, 1, generator=torch.Generator().manual_seed(0)).expand(256, -1, -1, -1)
     pixels = torch.arange(256).float().view(256, 1, 1, 1)
     probs = torch.exp(-logistic_mixture_nll(params, pixels, 4))
     assert float(probs.sum()) == pytest.approx(1.0, abs=1e-4)
@@ -82,3 +82,20 @@ def test_bad_options_rejected():
         build_model("hierarchical_autoencoder", input_size=30)
     with pytest.raises(ValueError, match="unknown vector quantizer 'pq'"):
         _tiny(quantizer="pq")
+
+
+def test_vq_loss_is_beta_times_the_sum_over_levels_and_codebooks():
+    """The authors' latent loss: every codebook's commitment MSE summed over codebooks and levels, x beta."""
+    model = _tiny(quantizer="dq", commitment=0.5).eval()
+    pixels = torch.randint(0, 256, (2, 1, 8, 8), generator=torch.Generator().manual_seed(1)).float()
+    mses = []
+    hooks = [
+        cb.register_forward_hook(lambda m, i, o: mses.append(o[2]))
+        for b in model.quantizers
+        for cb in b.codebooks
+    ]
+    out = model(pixels)
+    for h in hooks:
+        h.remove()
+    assert len(mses) == 4  # 2 levels x 2 codebooks
+    assert out.vq_loss.item() == pytest.approx(0.5 * sum(m.item() for m in mses), rel=1e-6)
