@@ -123,7 +123,11 @@ def make_loader(
     check_int(batch_size, "batch_size", low=1)
     check_int(seed, "seed", low=0)
     sampler = SeededSampler(len(dataset), bool(shuffle), seed)
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=drop_last)
+    # DataLoader draws a base seed per iteration: from this generator, not from torch's global one.
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(
+        dataset, batch_size=batch_size, sampler=sampler, drop_last=drop_last, generator=generator
+    )
 
 
 def _stratified_split(labels: np.ndarray, test_fraction: float) -> tuple[np.ndarray, np.ndarray]:

@@ -145,3 +145,19 @@ def test_each_pass_reshuffles_and_set_epoch_pins_the_order():
 def test_make_loader_rejects_a_bad_batch_size():
     with pytest.raises(ValueError, match="batch_size"):
         make_loader(TensorDataset(torch.zeros(4)), batch_size=0)
+
+
+def test_iterating_a_loader_leaves_the_global_generator_alone():
+    import torch
+    from torch.utils.data import TensorDataset
+
+    from qkit.data import make_loader
+
+    loader = make_loader(TensorDataset(torch.arange(10.0)), batch_size=4, shuffle=True, seed=3)
+    torch.manual_seed(0)
+    expected = torch.rand(2)
+    torch.manual_seed(0)
+    first = [b[0].tolist() for b in loader]
+    assert torch.equal(torch.rand(2), expected)
+    loader.sampler.set_epoch(0)
+    assert [b[0].tolist() for b in loader] == first
