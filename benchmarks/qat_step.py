@@ -75,7 +75,7 @@ def _qat_figures(model: nn.Module, x: torch.Tensor, y: torch.Tensor, reps: int) 
             "<= 1.0",
             "qkit W4A4 step vs torch.ao prepare_qat 8-bit step",
         ),
-        figure("qat_step.lsq", t["lsq"], t["float"], "s", "<= 1.15", "W4A4 LSQ vs float step"),
+        figure("qat_step.lsq", t["lsq"], t["float"], "s", "<= 1.10", "W4A4 LSQ vs float step"),
         figure(
             "qat_step.torch_ao", t["torch_ao"], t["float"], "s", None, "torch.ao QAT vs float step (context)"
         ),

@@ -1,5 +1,6 @@
-"""`LevelsExplorer`: pick a bit-width and a QAT method from a Direct Quantization run (reproduction 02) and
-see that model's weight levels over the layer's histogram, its per-channel activation errors and accuracy.
+"""`LevelsExplorer`: pick a bit-width, a QAT method and a seed from a Direct Quantization run (reproduction
+02) and see that model's weight levels over the layer's histogram, its per-channel activation errors and
+its accuracy.
 
 Everything shown was computed by `qkit.experiments.direct_quantization.run`, so a change answers at once.
 
@@ -24,19 +25,21 @@ from .explorer import Explorer
 
 
 class LevelsExplorer(Explorer):
-    """Bit-width slider and method dropdown over the models a `direct_quantization.run` result holds."""
+    """Bit-width slider, method and seed dropdowns over the models a `direct_quantization.Result` holds."""
 
     css_class = "qkit-levels-explorer"
 
-    def __init__(self, result: Mapping[str, Any], bits: int | None = None, method: str | None = None) -> None:
+    def __init__(
+        self, result: dq.Result, bits: int | None = None, method: str | None = None, seed: int | None = None
+    ) -> None:
         self.result = result
-        self.bits = sorted({b for _, b in result["runs"]})
-        self.methods = list(dict.fromkeys(m for m, _ in result["runs"]))
+        self.bits = result.bits
         start = self.bits[0] if bits is None else bits
         super().__init__(
             {
                 "bits": bits_slider(start, min=self.bits[0], max=self.bits[-1]),
-                "method": choice_dropdown(self.methods, method, "method", preferred="direct"),
+                "method": choice_dropdown(result.methods, method, "method", preferred="direct"),
+                "seed": choice_dropdown(result.seeds, seed, "seed"),
             }
         )
         self.update()
@@ -47,36 +50,44 @@ class LevelsExplorer(Explorer):
         check_choice(state["bits"], self.bits, "bits (trained)")
         return state
 
-    def compute(self, bits: int, method: str) -> dict[str, Any]:
+    def compute(self, bits: int, method: str, seed: int) -> dict[str, Any]:
         """Accuracy, levels in use and median per-channel activation error of `method` at `bits`."""
-        run = self.result["runs"][(method, bits)]
-        errors = run["act_errors"][~np.isnan(run["act_errors"])]
+        run = self.result.run_of(method, bits, seed)
+        errors = run.act_errors[~np.isnan(run.act_errors)]
         return {
             "bits": bits,
             "method": method,
-            "accuracy": float(run["accuracy"]),
-            "fp_accuracy": float(self.result["fp_accuracy"]),
-            "levels_used": int((run["level_counts"] > 0).sum()),
-            "levels": len(run["levels"]),
-            "median_act_error": float(np.median(errors)),
+            "seed": seed,
+            "accuracy": run.accuracy,
+            "fp_accuracy": float(self.result.fp_accuracy[seed]),
+            "levels_used": int((run.level_counts > 0).sum()),
+            "levels": len(run.levels),
+            "moves_per_weight": run.moves_per_weight,
+            "median_act_error": float(np.median(errors)) if errors.size else float("nan"),
         }
 
     def readout_html(self, metrics: Mapping[str, Any]) -> str:
+        moves = metrics["moves_per_weight"]
+        moved = "" if np.isnan(moves) else f" · level changes per weight {moves:.4f}"
         return (
-            f"<b>{metrics['method']}</b> at {metrics['bits']} bits: accuracy "
+            f"<b>{metrics['method']}</b> at {metrics['bits']} bits (seed {metrics['seed']}): accuracy "
             f"<b class='qkit-accuracy'>{100 * metrics['accuracy']:.1f}%</b> (float "
             f"{100 * metrics['fp_accuracy']:.1f}%) · levels used {metrics['levels_used']}/{metrics['levels']}"
-            f" · median per-channel activation error {metrics['median_act_error']:.3g}"
+            f"{moved} · median per-channel activation error {metrics['median_act_error']:.3g}"
         )
 
     def figure(self, metrics: Mapping[str, Any]) -> Figure:
         """Levels over the histogram, per-channel error CDFs, accuracy vs bits with this point marked."""
-        bits, method = self.state["bits"], self.state["method"]
+        bits, method, seed = metrics["bits"], metrics["method"], metrics["seed"]
         fig, axes = plt.subplots(1, 3, figsize=(15.0, 3.6))
-        dq.plot_levels(self.result, method, bits, ax=axes[0])
-        reference = self.result["act_compare"][bits]
+        dq.plot_levels(self.result, method, bits, seed, ax=axes[0])
+        reference = self.result.act_compare[seed][bits]
+        own = self.result.run_of(method, bits, seed).act_errors
         dq.plot_channel_errors(
-            {f"{method} (its own QAT model)": self.result["runs"][(method, bits)]["act_errors"], **reference},
+            {
+                f"{method} (all its layers)": own,
+                **{f"{k} ({self.result.probe_layer})": v for k, v in reference.items()},
+            },
             f"{bits}-bit per-channel activation error",
             ax=axes[1],
         )

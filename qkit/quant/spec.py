@@ -24,7 +24,7 @@ class QuantSpec:
     observer: str = "minmax"  # name in OBSERVERS: how calibration turns observed tensors into a range
     method: str = "uniform"  # name in QUANTIZERS: the quantizer (uniform PTQ, or a QAT method such as lsq)
     observer_options: Mapping[str, Any] | Options = ()  # observer kwargs, e.g. {"low": 1.0, "high": 99.0}
-    method_options: Mapping[str, Any] | Options = ()  # kwargs a method documents, e.g. PACT's initial alpha
+    method_options: Mapping[str, Any] | Options = ()  # keys of the method's OPTIONS, e.g. PACT's alpha
 
     def __post_init__(self) -> None:
         check_bits(self.bits)
@@ -35,10 +35,11 @@ class QuantSpec:
             object.__setattr__(self, name, _freeze(getattr(self, name), name))
         # Imported here: the registries' modules import this one, and QAT methods register when imported.
         from qkit.quant.methods import QUANTIZERS
+        from qkit.quant.methods.base import method_options
         from qkit.quant.observers import OBSERVERS
 
         OBSERVERS.get(self.observer)
-        QUANTIZERS.get(self.method)
+        method_options(QUANTIZERS.get(self.method), self.method, self.method_options)
 
 
 def _freeze(options: Mapping[str, Any] | Options, name: str) -> Options:

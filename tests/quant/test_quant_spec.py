@@ -60,3 +60,14 @@ def test_every_quantizer_follows_the_mode_contract(name, role):
 def test_role_is_checked():
     with pytest.raises(ValueError, match="role"):
         QUANTIZERS.get("uniform")(QuantSpec(), "bias", 3)
+
+
+def test_unknown_method_options_name_the_key_and_the_allowed_ones():
+    with pytest.raises(ValueError, match=r"'refit'; allowed: refit_every, samples"):
+        QuantSpec(bits=4, method="channel_aware", method_options={"refit": 5})
+    with pytest.raises(ValueError, match=r"'alpha'; allowed: none"):
+        QuantSpec(bits=4, method="lsq", method_options={"alpha": 1.0})
+    spec = QuantSpec(bits=4, method="pact", method_options={"alpha": 2.0})
+    q = QUANTIZERS.get("pact")(spec, "act")
+    assert q.options == {"alpha": 2.0} and float(q.alpha) == 2.0
+    assert QUANTIZERS.get("channel_aware")(QuantSpec(bits=4, method="channel_aware"), "act").refit_every == 20

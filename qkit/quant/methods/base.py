@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
 import torch
 from torch import nn
 
@@ -25,7 +28,8 @@ class Quantizer(nn.Module):
     Adding a method (one file per method, e.g. `qkit/quant/methods/pact.py`, docstring opening with the paper
     and its arXiv id):
       1. subclass `Quantizer`; `__init__(self, spec, role, channels)` calls `super().__init__(spec, role,
-         channels)` and reads extra settings from `dict(spec.method_options)`;
+         channels)`; its settings are the class's `OPTIONS` (name -> default), read as `self.options[name]`
+         (a spec naming any other key fails with a ValueError listing them);
       2. implement `quantize(x)` (and `observe(x)` if it calibrates from data; the default ignores the data);
          learnable things (PACT's alpha, LSQ's step) are `nn.Parameter`s, so the optimizer trains them
          with the model; keep the straight-through gradient (`qkit.quant.fake_quant` has one);
@@ -35,9 +39,12 @@ class Quantizer(nn.Module):
     Then `QuantSpec(bits=4, method="pact")` works everywhere: quantize_model, calibrate, set_mode, widgets.
     """
 
+    OPTIONS: ClassVar[dict[str, Any]] = {}  # the method_options a method takes, name -> default
+
     def __init__(self, spec: QuantSpec, role: str, channels: int | None = None) -> None:
         super().__init__()
         self.spec = spec
+        self.options = method_options(type(self), spec.method, spec.method_options)
         self.role = check_choice(role, ROLES, "role")
         self.channels = channels
         self.axis = 0 if role == "weight" else 1
@@ -73,3 +80,19 @@ class Quantizer(nn.Module):
         s = self.spec
         flags = f"symmetric={s.symmetric}, per_channel={s.per_channel}"
         return f"{self.role}, {s.method}, bits={s.bits}, {flags}, mode={self._mode}"
+
+
+def method_options(
+    factory: Callable[..., Any], method: str, given: Mapping[str, Any] | Any
+) -> dict[str, Any]:
+    """`factory.OPTIONS` (defaults) updated with `given`; a key it does not declare raises a ValueError naming
+    the key and the allowed ones. A factory without `OPTIONS` (a plain function) takes anything."""
+    given = dict(given)
+    allowed = getattr(factory, "OPTIONS", None)
+    if allowed is None:
+        return given
+    for key in given:
+        if key not in allowed:
+            names = ", ".join(sorted(allowed)) or "none"
+            raise ValueError(f"method {method!r} has no method_options key {key!r}; allowed: {names}")
+    return {**allowed, **given}

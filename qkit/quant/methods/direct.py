@@ -19,9 +19,9 @@ Training step (what the optimizer and the next forward do):
 Honestly: `accum` is per-weight float state (the optimizer adds its moments too); it differs from a shadow
 copy in that it is relative to the weight's level (moves with it when the level is learned), is reset on
 every move and never enters the forward. Swap the rule by overriding `DirectQuantizer.move`.
-Initialization: levels by 1-D k-means (Lloyd, 30 iterations from quantiles) on the float weight at the first
-quant-mode forward (or `init_from(weight)`); afterwards the float weight passed in is ignored and gets no
-gradient.
+Initialization: levels by 1-D k-means (`qkit.quant.levels`, Lloyd from quantiles) on the float weight at
+the first quant-mode forward (or `init_from(weight)`); afterwards the float weight passed in is ignored and
+gets no gradient.
 """
 
 from __future__ import annotations
@@ -29,31 +29,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from qkit.quant.levels import assign_nearest, kmeans_levels
 from qkit.quant.methods._qat import check_qat_spec
 from qkit.quant.methods.base import QUANTIZERS, Quantizer
 from qkit.quant.spec import QuantSpec
 
 MIN_GAP = 1e-3  # levels are kept at least this fraction of their span apart, so they stay distinct
-
-
-def kmeans_levels(w: torch.Tensor, n_levels: int, iters: int = 30) -> torch.Tensor:
-    """`n_levels` sorted, distinct levels fitting `w` by Lloyd's algorithm, started from evenly spaced
-    quantiles."""
-    flat = w.detach().reshape(-1).float()
-    q = (torch.arange(n_levels, dtype=torch.float32, device=flat.device) + 0.5) / n_levels
-    levels = project_levels(torch.quantile(flat, q))[0]
-    for _ in range(iters):
-        idx = assign_nearest(flat, levels)
-        counts = torch.bincount(idx, minlength=n_levels).float()
-        sums = torch.zeros_like(counts).index_add_(0, idx, flat)
-        levels = torch.where(counts > 0, sums / counts.clamp_min(1), levels)
-        levels = project_levels(levels)[0]
-    return levels
-
-
-def assign_nearest(w: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
-    """Index of the nearest of the sorted `levels` for every element of `w` (int64)."""
-    return torch.bucketize(w.detach(), (levels[1:] + levels[:-1]) / 2)
 
 
 def project_levels(levels: torch.Tensor, min_gap: float = MIN_GAP) -> tuple[torch.Tensor, torch.Tensor]:
@@ -87,6 +68,13 @@ def threshold_moves(
     return new_idx.to(assignment.dtype), new_accum
 
 
+def no_moves(
+    assignment: torch.Tensor, accum: torch.Tensor, levels: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The levels-only rule: every weight keeps its level (no direct weight update); the push is dropped."""
+    return assignment, torch.zeros_like(accum)
+
+
 def direct_weight(levels: torch.Tensor, assignment: torch.Tensor, accum: torch.Tensor) -> torch.Tensor:
     """`levels[assignment]` forward; gradients reach each level (summed over its weights) and `accum`
     (dL/dW)."""
@@ -101,9 +89,11 @@ class DirectQuantizer(Quantizer):
     weight's shape when the quantizer is initialized (first observe/quant forward, or `init_from`)."""
 
     move = staticmethod(threshold_moves)  # the reassignment rule; override to try another reading
+    method_name = "direct"
+    updates_weights = True  # whether `accum` is trained (False: levels-only ablation)
 
     def __init__(self, spec: QuantSpec, role: str, channels: int | None = None) -> None:
-        check_qat_spec(spec, role, "direct", roles=("weight",))
+        check_qat_spec(spec, role, self.method_name, roles=("weight",))
         super().__init__(spec, role, channels)
         self.levels = nn.Parameter(torch.zeros(2**spec.bits))
         self.accum = nn.Parameter(torch.zeros(0))
@@ -124,10 +114,13 @@ class DirectQuantizer(Quantizer):
     @torch.no_grad()
     def init_from(self, weight: torch.Tensor) -> None:
         """Levels by k-means on `weight`, each weight assigned to its nearest level, accumulators zero."""
-        levels = kmeans_levels(weight, 2**self.spec.bits).to(weight.device)
+        levels = project_levels(kmeans_levels(weight, 2**self.spec.bits, init="quantile"))[0].to(
+            weight.device
+        )
         self.levels.data = levels
         self.assignment = assign_nearest(weight, levels).to(torch.uint8)
         self.accum.data = torch.zeros_like(weight, dtype=torch.float32)
+        self.accum.requires_grad_(self.updates_weights)
         self.initialized.fill_(True)
 
     @torch.no_grad()
@@ -144,3 +137,13 @@ class DirectQuantizer(Quantizer):
     def weight(self) -> torch.Tensor:
         """The layer's quantized weight `levels[assignment]` (detached)."""
         return self.levels.detach()[self.assignment.long()]
+
+
+@QUANTIZERS.register("direct_levels_only")
+class DirectLevelsOnlyQuantizer(DirectQuantizer):
+    """The ablation of the direct update: the same learnable k-means levels, but every weight keeps the level
+    it started at (`accum` is not trained and no weight moves), so only the levels learn."""
+
+    move = staticmethod(no_moves)
+    method_name = "direct_levels_only"
+    updates_weights = False

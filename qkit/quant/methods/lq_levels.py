@@ -13,6 +13,7 @@ import itertools
 
 import torch
 
+from qkit.quant.levels import assign_nearest
 from qkit.quant.methods._qat import check_qat_spec
 from qkit.quant.methods.base import QUANTIZERS, Quantizer
 from qkit.quant.spec import QuantSpec
@@ -31,16 +32,10 @@ def basis_levels(basis: torch.Tensor, codes: torch.Tensor) -> tuple[torch.Tensor
     return levels, codes[order]
 
 
-def nearest_level(w: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
-    """Index of the nearest of the sorted `levels` for every element of `w`."""
-    midpoints = (levels[1:] + levels[:-1]) / 2
-    return torch.bucketize(w.detach(), midpoints)
-
-
 def refit_basis(w: torch.Tensor, basis: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
     """One QEM step: encode `w` with the current basis, then the least-squares basis for those codes."""
     levels, sorted_codes = basis_levels(basis, codes)
-    idx = nearest_level(w, levels).reshape(-1)
+    idx = assign_nearest(w, levels).reshape(-1)
     counts = torch.bincount(idx, minlength=len(levels)).to(w.dtype)
     sums = torch.zeros(len(levels), dtype=w.dtype, device=w.device).index_add_(0, idx, w.detach().reshape(-1))
     gram = sorted_codes.T @ (counts[:, None] * sorted_codes)
@@ -61,7 +56,7 @@ def init_basis(w: torch.Tensor, bits: int, iters: int = 10) -> torch.Tensor:
 
 def lq_quantize(w: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
     """Nearest sorted level for each weight, gradient straight through to the latent `w`."""
-    w_q = levels[nearest_level(w, levels)]
+    w_q = levels[assign_nearest(w, levels)]
     return w + (w_q - w).detach()
 
 

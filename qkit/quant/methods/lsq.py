@@ -1,8 +1,8 @@
 """Learned Step Size Quantization (Esser et al., arXiv 1902.08153).
 
-`x_q = round(clamp(x / s, -Qn, Qp)) * s` with a learnable step `s`; the gradient of `s` is scaled by
-`g = 1 / sqrt(N * Qp)` (N: weights in the layer, or features per example for activations) and `s` starts at
-`2 mean|x| / sqrt(Qp)`.
+`x_q = round(clamp(x / s, -Qn, Qp)) * s` with a learnable step `s` (`(-Qn, Qp)` is `qrange(bits, signed)`);
+the gradient of `s` is scaled by `g = 1 / sqrt(N * Qp)` (N: weights in the layer, or features per example
+for activations) and `s` starts at `2 mean|x| / sqrt(Qp)`.
 """
 
 from __future__ import annotations
@@ -14,30 +14,27 @@ from torch import nn
 
 from qkit.quant.methods._qat import check_qat_spec
 from qkit.quant.methods.base import QUANTIZERS, Quantizer
+from qkit.quant.primitives import qrange
 from qkit.quant.spec import QuantSpec
-
-
-def lsq_bounds(bits: int, signed: bool) -> tuple[int, int]:
-    """`(Qn, Qp)`: signed `2^(b-1)`, `2^(b-1) - 1`; unsigned `0`, `2^b - 1`."""
-    return (2 ** (bits - 1), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
-
-
-def grad_scale(x: torch.Tensor, g: float) -> torch.Tensor:
-    """`x` forward, gradient multiplied by `g` backward."""
-    return (x - x * g).detach() + x * g
 
 
 def lsq_init_step(x: torch.Tensor, bits: int, signed: bool) -> torch.Tensor:
     """The paper's initial step `2 mean|x| / sqrt(Qp)`."""
-    _, qp = lsq_bounds(bits, signed)
+    _, qp = qrange(bits, signed)
     return (2 * x.detach().abs().mean() / math.sqrt(qp)).clamp_min(1e-8)
 
 
 class _LSQQuantize(torch.autograd.Function):
-    """Fused LSQ fake quantization: one forward pass producing `clamp(round(x / s), -Qn, Qp) * s`, saving only
-    `x` and `s`; backward recomputes `x / s` once and returns the STE gradient for `x` (passed where
-    `-Qn < x / s < Qp`, as `torch.clamp`'s gradient) and the paper's scaled step gradient
-    `g * sum(grad * (q - x / s inside, -Qn or Qp outside))`."""
+    """Fused LSQ fake quantization: forward is one buffer, `clamp(round(x / s), -Qn, Qp) * s` in place,
+    saving only `x` and `s`. Backward: the STE gradient for `x` (passed where `-Qn < v < Qp` with
+    `v = x / s`, as `torch.clamp`'s gradient) and the paper's scaled step gradient
+    `g * sum(grad * (q - v inside, -Qn or Qp outside))`, for a scalar step computed as
+    `g * (sum(grad q) - sum(grad_x v))`: two read-only reductions, `q` rounded in place in `v`'s buffer.
+
+    Two allocations in the backward (`v`, `grad_x`) instead of five: 1.4-1.7x faster than the previous
+    backward on a 3.2M-element activation alone, but within noise of it in a full W4A4 training step (1.14x
+    vs 1.15x the float step, CPU seconds on a loaded machine). Saving the forward's rounded `q` for the
+    backward instead measured 1.14-1.22x: its extra memory costs about what the recomputation saves."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, step: torch.Tensor, qn: int, qp: int, g: float) -> torch.Tensor:
@@ -57,23 +54,26 @@ class _LSQQuantize(torch.autograd.Function):
             torch.nextafter(torch.tensor(float(b), dtype=v.dtype), torch.tensor(float(t), dtype=v.dtype))
             for b, t in ((-qn, qp), (qp, -qn))
         )
-        inside = v.clamp(lo.item(), hi.item()).eq_(v)
-        grad_x = grad * inside if ctx.needs_input_grad[0] else None
+        grad_x = v.clamp(lo.item(), hi.item()).eq_(v).mul_(grad)
         grad_s = None
         if ctx.needs_input_grad[1]:
-            local = torch.round(v).clamp_(-qn, qp).sub_(v.mul_(inside))  # q - v inside, the bound outside
             if step.numel() == 1:
-                grad_s = torch.dot(local.reshape(-1), grad.reshape(-1).to(local.dtype)).reshape(step.shape)
+                # sum(grad local), local = q - v inside, q (the bound) outside: sum(grad q) - sum(grad_x v)
+                inner = torch.dot(v.reshape(-1), grad_x.reshape(-1)).double()
+                q = v.round_().clamp_(-qn, qp)  # v is not needed any more: round it in place
+                grad_s = (torch.dot(q.reshape(-1), grad.reshape(-1)).double() - inner).reshape(step.shape)
             else:
+                inside = v.clamp(lo.item(), hi.item()).eq_(v)
+                local = torch.addcmul(torch.round(v).clamp_(-qn, qp), v, inside, value=-1.0)
                 grad_s = local.mul_(grad).sum_to_size(step.shape)
-            grad_s = grad_s.mul_(ctx.g).to(step.dtype)
-        return grad_x, grad_s, None, None, None
+            grad_s = grad_s.mul(ctx.g).to(step.dtype)
+        return (grad_x if ctx.needs_input_grad[0] else None), grad_s, None, None, None
 
 
 def lsq_quantize(x: torch.Tensor, step: torch.Tensor, bits: int, signed: bool, n: int) -> torch.Tensor:
     """LSQ fake quantization of `x`; `n` is the N of the gradient scale `1 / sqrt(N Qp)`."""
-    qn, qp = lsq_bounds(bits, signed)
-    return _LSQQuantize.apply(x, step, qn, qp, 1.0 / math.sqrt(n * qp))
+    qmin, qp = qrange(bits, signed)
+    return _LSQQuantize.apply(x, step, -qmin, qp, 1.0 / math.sqrt(n * qp))
 
 
 @QUANTIZERS.register("lsq")

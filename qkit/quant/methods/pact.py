@@ -6,6 +6,8 @@ Gradients (the paper's STE): dy_q/dx = 1 for 0 <= x < alpha else 0; dy_q/dalpha 
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import torch
 from torch import nn
 
@@ -24,13 +26,14 @@ def pact_quantize(x: torch.Tensor, alpha: torch.Tensor, bits: int) -> torch.Tens
 @QUANTIZERS.register("pact")
 class PACTQuantizer(Quantizer):
     """PACT for activations. `alpha` starts at `method_options["alpha"]` if given, else at the largest
-    value seen
-    in calibration (or in the first quantized batch)."""
+    value seen in calibration (or in the first quantized batch)."""
+
+    OPTIONS: ClassVar[dict[str, Any]] = {"alpha": None}  # initial clip; None: the calibration maximum
 
     def __init__(self, spec: QuantSpec, role: str, channels: int | None = None) -> None:
         check_qat_spec(spec, role, "pact", roles=("act",))
         super().__init__(spec, role, channels)
-        start = dict(spec.method_options).get("alpha")
+        start = self.options["alpha"]
         self.alpha = nn.Parameter(torch.tensor(float(start if start is not None else 1.0)))
         self.register_buffer("initialized", torch.tensor(start is not None))
         self.register_buffer("seen_max", torch.tensor(0.0))

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from qkit.quant.methods.direct import DirectQuantizer, assign_nearest, kmeans_levels, project_levels
+from qkit.quant.levels import assign_nearest, kmeans_levels
+from qkit.quant.methods.direct import DirectLevelsOnlyQuantizer, DirectQuantizer, project_levels
 from qkit.quant.spec import QuantSpec
 
 
@@ -67,3 +68,34 @@ def test_init_kmeans_levels_and_nearest_assignment():
     assert ((w - kmeans[assign_nearest(w, kmeans)]) ** 2).mean() < (
         (w - uniform[assign_nearest(w, uniform)]) ** 2
     ).mean()
+
+
+def test_levels_only_ablation_learns_levels_but_moves_no_weight():
+    gen = torch.Generator().manual_seed(3)
+    w = torch.randn(200, generator=gen)
+    direct = DirectQuantizer(QuantSpec(bits=2, method="direct"), "weight")
+    only = DirectLevelsOnlyQuantizer(QuantSpec(bits=2, method="direct_levels_only"), "weight")
+    for q in (direct, only):
+        q.init_from(w)
+        q.mode = "quant"
+    assert torch.equal(direct.levels, only.levels) and torch.equal(direct.assignment, only.assignment)
+    start = only.assignment.clone()
+    upstream = torch.randn(200, generator=gen)  # the same gradient every step: pushes accumulate
+    for q in (direct, only):
+        groups = [{"params": [q.levels], "lr": 0.002}]  # small: levels learn but never cross (no remap)
+        opt = torch.optim.SGD(groups + [{"params": [q.accum]}] * q.accum.requires_grad, lr=0.2)
+        for _ in range(5):
+            opt.zero_grad()
+            (q(w) * upstream).sum().backward()
+            opt.step()
+        q.sync_()
+    assert not only.accum.requires_grad and only.moves.item() == 0 and torch.equal(only.assignment, start)
+    assert direct.moves.item() > 0  # the direct update moves some weights under the same gradients
+    assert not torch.allclose(only.levels, kmeans_levels(w, 4, init="quantile"))  # levels did learn
+
+
+def test_init_needs_no_quantile_of_the_whole_weight():
+    # torch.quantile refuses tensors over 2**24 elements; the k-means start reads the sorted values instead
+    q = DirectQuantizer(QuantSpec(bits=2, method="direct"), "weight")
+    q.init_from(torch.linspace(-1, 1, 2**24 + 8))
+    assert torch.all(torch.diff(q.levels.detach()) > 0)
