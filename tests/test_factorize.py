@@ -18,11 +18,12 @@ from qkit.factorize import (
     separable_factorization,
 )
 from qkit.models import build_model, count_macs, count_params
+from qkit.seeding import generator, seeded
 
 
 def _vgg(**kw) -> nn.Module:
-    torch.manual_seed(0)
-    return build_model("vgg_small", depth=4, width=8, **kw).eval()
+    with seeded(0):
+        return build_model("vgg_small", depth=4, width=8, **kw).eval()
 
 
 def _conv_types(model: nn.Module) -> list[str]:
@@ -30,22 +31,23 @@ def _conv_types(model: nn.Module) -> list[str]:
 
 
 def test_exact_factorization_computes_the_same_function() -> None:
-    torch.manual_seed(0)
-    conv = nn.Conv2d(4, 6, 3, padding=1, stride=2, bias=True)
-    spatial, mixing = torch.randn(4, 3, 3), torch.randn(6, 4)  # W[o, i] = P[o, i] * D[i]: separable
+    g = generator(0)
+    with seeded(0):
+        conv = nn.Conv2d(4, 6, 3, padding=1, stride=2, bias=True)
+    spatial, mixing = torch.randn(4, 3, 3, generator=g), torch.randn(6, 4, generator=g)  # W[o,i]=P[o,i]*D[i]
     with torch.no_grad():
         conv.weight.copy_(mixing[:, :, None, None] * spatial[None])
     depthwise, pointwise = separable_factorization(conv)
-    x = torch.randn(2, 4, 9, 9)
+    x = torch.randn(2, 4, 9, 9, generator=g)
     assert layer_type(depthwise) == "depthwise" and layer_type(pointwise) == "pointwise"
     torch.testing.assert_close(pointwise(depthwise(x)), conv(x), atol=1e-5, rtol=1e-5)
 
 
 def test_non_separable_kernel_is_only_approximated() -> None:
-    torch.manual_seed(0)
-    conv = nn.Conv2d(4, 6, 3, padding=1)
+    with seeded(0):
+        conv = nn.Conv2d(4, 6, 3, padding=1)
     depthwise, pointwise = separable_factorization(conv)
-    x = torch.randn(2, 4, 8, 8)
+    x = torch.randn(2, 4, 8, 8, generator=generator(1))
     assert (pointwise(depthwise(x)) - conv(x)).abs().max() > 1e-2
 
 
@@ -65,7 +67,7 @@ def test_level_zero_is_an_equal_copy() -> None:
     assert copy is not model
     assert all(torch.equal(v, copy.state_dict()[k]) for k, v in model.state_dict().items())
     assert model.state_dict().keys() == copy.state_dict().keys()
-    x = torch.randn(2, 1, 28, 28)
+    x = torch.randn(2, 1, 28, 28, generator=generator(0))
     assert torch.equal(model(x), copy(x))
 
 
@@ -109,7 +111,7 @@ def test_without_batch_norm_the_pointwise_keeps_the_bias() -> None:
     model = factorize(_vgg(batch_norm=False), 1)
     depthwise, relu, pointwise, _, _ = list(model.features)[-5:]  # ... ReLU, MaxPool2d
     assert depthwise.bias is not None and isinstance(relu, nn.ReLU) and pointwise.bias is not None
-    model(torch.randn(1, 1, 28, 28))
+    model(torch.randn(1, 1, 28, 28, generator=generator(0)))
 
 
 @pytest.mark.parametrize("level", [-1, 4, 1.5, "2"])
@@ -147,4 +149,4 @@ def test_grouped_progression_goes_from_standard_to_depthwise() -> None:
 
 def test_grouped_factorization_output_shapes() -> None:
     model = factorize(_vgg(), 3, mode="grouped", groups=2)
-    assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+    assert model(torch.randn(2, 1, 28, 28, generator=generator(0))).shape == (2, 10)

@@ -1,6 +1,6 @@
 """`FactorizeExplorer`: a factorization level and a bit-width -> that level's per-layer weight ranges
 (depthwise layers marked) and every level's quantized accuracy against MACs, the chosen one ringed
-(FactorizeNet, arXiv 2011.14586)."""
+(FactorizeNet, arXiv 2011.14586). It explores the base seed's models of a reproduction-03 `Result`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from qkit.experiments.factorizenet import FactorizeNetResult, plot_pareto
+from qkit.experiments.factorizenet import Result, plot_pareto
 from qkit.plots import plot_layer_ranges
 
 from .controls import bits_slider, check_value, factorization_level_slider
@@ -18,8 +18,8 @@ from .explorer import Explorer
 
 
 class FactorizeExplorer(Explorer):
-    """Over the levels `run` trained: move the level or the bits; a bit-width not run is measured once (PTQ of
-    every level, about a second each), then kept.
+    """Over the levels `run` trained (base seed): move the level or the bits; a bit-width not run is measured
+    once (PTQ of every level, about half a second each), then kept.
 
         explorer = FactorizeExplorer(result)
         explorer.update(level=2, bits=4)["accuracy"]
@@ -27,9 +27,10 @@ class FactorizeExplorer(Explorer):
 
     css_class = "qkit-factorize-explorer"
 
-    def __init__(self, result: FactorizeNetResult, level: int | None = None, bits: int | None = None) -> None:
+    def __init__(self, result: Result, level: int | None = None, bits: int | None = None) -> None:
         self.result = result
-        levels = result.table["level"].tolist()
+        self.seed = result.config.seed
+        levels = result.levels
         bits = result.config.select_bits if bits is None else bits
         super().__init__(
             {
@@ -46,8 +47,10 @@ class FactorizeExplorer(Explorer):
         return state
 
     def compute(self, level: int, bits: int) -> dict[str, Any]:
-        """Cost, float and quantized accuracy of `level` at `bits`, its depthwise layers' weight ranges."""
-        row = self.result.table.set_index("level").loc[level]
+        """Cost, float and quantized accuracy of `level` at `bits` (base seed), its depthwise layers' weight
+        ranges."""
+        runs = self.result.runs
+        row = runs[(runs["level"] == level) & (runs["seed"] == self.seed)].iloc[0]
         accuracy = self.result.quantized_accuracy(level, bits)
         stats = self.result.layer_stats(level, bits)
         depthwise = stats[stats["type"] == "depthwise"]
@@ -69,7 +72,7 @@ class FactorizeExplorer(Explorer):
             f"level {metrics['level']}: {metrics['params']:,} params · {metrics['macs']:,} MACs · float "
             f"{100 * metrics['fp_accuracy']:.2f}% → <b class='qkit-accuracy'>{100 * metrics['accuracy']:.2f}%"
             f"</b> at {metrics['bits']} bits (drop {100 * metrics['drop']:.2f} points) · "
-            f"{metrics['depthwise_layers']} depthwise layers"
+            f"{metrics['depthwise_layers']} depthwise layers (seed {self.seed})"
         )
 
     def figure(self, metrics: Mapping[str, Any]) -> Figure:
@@ -79,8 +82,9 @@ class FactorizeExplorer(Explorer):
         plot_layer_ranges(
             self.result.layer_stats(level, bits), "w", ax=axes[0], title=f"level {level}: weight ranges"
         )
-        points = self.result.table[["level", "params", "macs", "fp_accuracy"]].copy()
-        column = f"accuracy at {bits} bits"
+        runs = self.result.runs
+        points = runs[runs["seed"] == self.seed][["level", "params", "macs", "fp_accuracy"]].copy()
+        column = f"accuracy at {bits} bits (seed {self.seed})"
         points[column] = [self.result.quantized_accuracy(lv, bits) for lv in points["level"]]
         plot_pareto(points, column, highlight=level, ax=axes[1])
         fig.tight_layout()
