@@ -79,11 +79,14 @@ def plot_histogram_with_grid(
     zero_point: int | torch.Tensor | None = None,
     ax: Axes | None = None,
     bins: int = 100,
+    exclude_zeros: bool = False,
 ) -> Figure:
     """Histogram of `x` with the `bits`-bit quantization levels as vertical lines, clipping range shaded.
 
-    Without `scale`/`zero_point` the grid comes from `choose_qparams(x)` (min/max); the title gives the SQNR.
-    Levels are drawn up to MAX_GRID_LINES of them.
+    Without `scale`/`zero_point` the grid comes from `choose_qparams(x)` (min/max); the title gives the SQNR
+    (always over every value). Levels are drawn up to MAX_GRID_LINES of them. `exclude_zeros` leaves exact
+    zeros out of the histogram (after a ReLU they are a spike that hides the shape of the rest) and says so,
+    with their share, in the title.
     """
     bits = check_bits(bits)
     x = torch.as_tensor(x, dtype=torch.float32).detach().cpu().flatten()
@@ -95,7 +98,9 @@ def plot_histogram_with_grid(
     levels = scale * (np.arange(qmin, qmax + 1) - zero_point)
     ax = _axes(ax)
     ax.axvspan(levels[0], levels[-1], color="tab:green", alpha=0.12, label="clipping range")
-    ax.hist(x.numpy(), bins=bins, color="tab:blue", alpha=0.8, label="values")
+    drawn = x[x != 0] if exclude_zeros else x
+    label = "nonzero values" if exclude_zeros else "values"
+    ax.hist(drawn.numpy(), bins=bins, color="tab:blue", alpha=0.8, label=label)
     if len(levels) <= MAX_GRID_LINES:
         ax.vlines(
             levels,
@@ -109,7 +114,11 @@ def plot_histogram_with_grid(
         )
     _, sqnr = quantization_error(x, fake_quant(x, scale, zero_point, bits, symmetric=symmetric))
     kind = "symmetric" if symmetric else "asymmetric"
-    ax.set_title(f"{bits}-bit {kind} grid: scale {scale:.3g}, zero point {zero_point}, SQNR {sqnr:.1f} dB")
+    title = f"{bits}-bit {kind} grid: scale {scale:.3g}, zero point {zero_point}, SQNR {sqnr:.1f} dB"
+    if exclude_zeros:
+        share = 1.0 - drawn.numel() / max(x.numel(), 1)
+        title += f"\nexact zeros ({share:.0%} of values) not drawn"
+    ax.set_title(title)
     ax.set_xlabel("value")
     ax.set_ylabel("count")
     ax.legend(loc="upper right")

@@ -96,3 +96,14 @@ def test_heatmap_annotates_every_cell_and_handles_log_and_nan():
     assert len(texts) == 6 and texts[0] == "1e-04" and texts[3] == ""
     assert ax.images[0].norm.vmin == pytest.approx(1e-4) and ax.images[0].norm.vmax == pytest.approx(100.0)
     assert [t.get_text() for t in ax.get_yticklabels()] == ["l0", "l1", "l2"]
+
+
+def test_histogram_can_leave_out_the_relu_zero_spike():
+    x = torch.cat([torch.zeros(300), torch.rand(100) + 0.5])  # 75% exact zeros, as after a ReLU
+    ax = plot_histogram_with_grid(x, 4, exclude_zeros=True).axes[0]
+    (bars,) = ax.containers  # the histogram's bars
+    assert min(bar.get_x() for bar in bars) >= 0.5 and sum(bar.get_height() for bar in bars) == 100
+    assert "exact zeros (75% of values) not drawn" in ax.get_title()
+    kept = plot_histogram_with_grid(x, 4).axes[0]
+    assert "not drawn" not in kept.get_title() and max(b.get_height() for b in kept.containers[0]) >= 300
+    plt.close("all")

@@ -59,11 +59,13 @@ class LayerStatsExplorer(Explorer):
         self._records: dict[Hashable, dict[str, ActivationRecord]] = {}
         self._accuracies: dict[tuple[Hashable, int], float | None] = {}
         setting = choice_dropdown(list(self.models), description=setting_label)
-        super().__init__({
-            "setting": setting,
-            "layer": choice_dropdown(self.layers(setting.value), description="layer"),
-            "bits": bits_slider(bits, max=max(8, bits) if isinstance(bits, int) else 8),
-        })
+        super().__init__(
+            {
+                "setting": setting,
+                "layer": choice_dropdown(self.layers(setting.value), description="layer"),
+                "bits": bits_slider(bits, max=max(8, bits) if isinstance(bits, int) else 8),
+            }
+        )
         self.readout.add_class("qkit-sqnr")
         self.update()
 
@@ -122,8 +124,10 @@ class LayerStatsExplorer(Explorer):
         the exact min/max of everything recorded, as in `layer_stats`."""
         weight = find_layers(self.models[setting])[layer][1].weight.detach().float()
         record = self.activations(setting)[layer]
-        return {"w": (weight, choose_qparams(weight, bits)),
-                "a": (record.samples, qparams_from_range(record.min, record.max, bits))}
+        return {
+            "w": (weight, choose_qparams(weight, bits)),
+            "a": (record.samples, qparams_from_range(record.min, record.max, bits)),
+        }
 
     def accuracy_at(self, setting: Hashable, bits: int) -> float | None:
         """The model's accuracy at `bits` from the table (None if absent) or the function (computed once)."""
@@ -140,18 +144,22 @@ class LayerStatsExplorer(Explorer):
     def readout_html(self, metrics: Mapping[str, Any]) -> str:
         accuracy = "n/a" if metrics["accuracy"] is None else f"{100 * metrics['accuracy']:.2f}%"
         extra = "".join(f" · {k} {metrics[k]:.3g}" for k in STATS_SHOWN if k in metrics)
-        return (f"<b>weights SQNR {metrics['w_sqnr_db']:.2f} dB</b> · <b>activations SQNR "
-                f"{metrics['a_sqnr_db']:.2f} dB</b> · accuracy at {metrics['bits']} bits: "
-                f"<b class='qkit-accuracy'>{accuracy}</b>{extra}")
+        return (
+            f"<b>weights SQNR {metrics['w_sqnr_db']:.2f} dB</b> · <b>activations SQNR "
+            f"{metrics['a_sqnr_db']:.2f} dB</b> · accuracy at {metrics['bits']} bits: "
+            f"<b class='qkit-accuracy'>{accuracy}</b>{extra}"
+        )
 
     def figure(self, metrics: Mapping[str, Any]) -> Figure:
-        """Weights (left) and input activations (right) of the layer, each with its grid."""
+        """Weights (left) and input activations (right, exact zeros left out: the ReLU spike), with grids."""
         setting, layer, bits = self.state["setting"], self.state["layer"], self.state["bits"]
         fig, axes = plt.subplots(1, 2, figsize=(12.0, 3.6))
         roles = {"w": "weights", "a": "input activations"}
         graded = self.graded(setting, layer, bits)
         for ax, (role, (x, (scale, zero_point))) in zip(axes, graded.items(), strict=True):
-            plot_histogram_with_grid(x, bits, scale=scale, zero_point=zero_point, ax=ax)
+            plot_histogram_with_grid(
+                x, bits, scale=scale, zero_point=zero_point, ax=ax, exclude_zeros=role == "a"
+            )
             ax.set_title(f"{roles[role]}: {ax.get_title()}", fontsize=9)
         fig.suptitle(f"{setting} · {layer}", fontsize=10)
         fig.tight_layout()
@@ -166,4 +174,3 @@ class LayerStatsExplorer(Explorer):
 
     def summary(self) -> str:
         return f"{super().summary()}, accuracy={self.metrics.get('accuracy')}"
-

@@ -63,3 +63,73 @@ def summarize_runs(
     summary = stats_by_run.groupby(by, sort=False)[cols].agg(list(aggs))
     summary.columns = [f"{col}_{agg}" for col, agg in summary.columns]
     return summary
+
+
+def held_out_contrast(values: pd.DataFrame) -> pd.DataFrame:
+    """Does a difference between groups replicate across seeds? One row per seed (a column of `values`).
+
+    `values` is groups x seeds (e.g. initializers x seeds, one measurement each). For every seed, the groups
+    with the highest and the lowest mean on the *other* seeds are picked, and the effect is their difference
+    on the held-out seed. With no real group effect the expected effect is 0 (the pick is independent of the
+    held-out seed); with one it is positive. Columns: `seed, high, low, effect` (NaN-free groups only).
+    """
+    values = values.dropna(axis=0, how="any")
+    if values.shape[1] < 2 or values.shape[0] < 2:
+        raise ValueError(
+            f"held_out_contrast needs at least 2 groups and 2 seeds without NaN, got {values.shape[0]} "
+            f"groups x {values.shape[1]} seeds"
+        )
+    rows = []
+    for seed in values.columns:
+        others = values.drop(columns=[seed]).mean(axis=1)
+        high, low = others.idxmax(), others.idxmin()
+        effect = 0.0 if high == low else float(values.at[high, seed] - values.at[low, seed])
+        rows.append({"seed": seed, "high": high, "low": low, "effect": effect})
+    return pd.DataFrame(rows, columns=["seed", "high", "low", "effect"])
+
+
+def held_out_correlation(
+    runs: pd.DataFrame,
+    stat_cols: Sequence[str],
+    drop_col: str = "drop",
+    *,
+    seed_col: str = "seed",
+    alpha: float = 0.05,
+    min_runs: int = 6,
+    method: str = "spearman",
+) -> pd.DataFrame:
+    """Does a statistic picked on some seeds' runs track the drop on a held-out seed's runs?
+
+    For every seed: correlate each of `stat_cols` with `drop_col` over the runs of the other seeds; the
+    strongest counts as found only if its p-value is below `alpha / len(stat_cols)` (Bonferroni over the
+    candidates) on at least `min_runs` runs. The effect is then its correlation on the held-out seed's runs,
+    signed by the direction found on the others (positive: it tracks the drop the same way); 0 when no
+    candidate was found. Columns: `seed, stat, train_rho, train_p, train_n, rho, n, effect`.
+    """
+    check_choice(method, METHODS, "method")
+    stat_cols = list(stat_cols)
+    if not stat_cols:
+        raise ValueError("held_out_correlation needs at least one statistic column")
+    bonferroni = alpha / len(stat_cols)
+    rows = []
+    for seed in pd.unique(runs[seed_col]):
+        train, test = runs[runs[seed_col] != seed], runs[runs[seed_col] == seed]
+        best = stat_drop_correlation(train, stat_cols, drop_col, method).iloc[0]
+        found = bool(best["n"] >= min_runs and np.isfinite(best["p_value"]) and best["p_value"] < bonferroni)
+        rho, _, n = _correlate(test[best["stat"]], test[drop_col], method)
+        effect = float(np.sign(best["rho"]) * rho) if found and np.isfinite(rho) else 0.0
+        rows.append(
+            {
+                "seed": seed,
+                "stat": best["stat"] if found else None,
+                "train_rho": float(best["rho"]),
+                "train_p": float(best["p_value"]),
+                "train_n": int(best["n"]),
+                "rho": rho,
+                "n": n,
+                "effect": effect,
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["seed", "stat", "train_rho", "train_p", "train_n", "rho", "n", "effect"]
+    )

@@ -33,6 +33,7 @@ from ..analysis import layer_stats, stat_drop_correlation, summarize_runs
 from ..cache import cached_model
 from ..data import make_loader
 from ..quant import QuantSpec, fold_bn, post_training_quantize
+from ..seeding import seeded
 from ..train import choose_device, evaluate, fit
 
 # Quantization schemes: name -> bits -> (weight spec, activation spec). Both are affine (asymmetric) min/max
@@ -61,7 +62,7 @@ class VariantSpec:
 
     build: Callable[[], nn.Module]  # returns a fresh, initialized model; must depend only on `key`
     key: Mapping[str, Any]  # JSON values fixing what build() returns (architecture, initializer, seed...)
-    seed: int = 0  # training seed: the batch order and fit's global generators
+    seed: int = 0  # training seed: the batch order; build() and fit() run inside qkit.seeding.seeded(seed)
 
 
 @dataclass(frozen=True)
@@ -131,11 +132,18 @@ def _train_one(
     def train(model: nn.Module) -> dict[str, Any]:
         return fit(model, loader, settings.epochs, seed=spec.seed, device=device, progress=False, **options)
 
-    key = {"variant": dict(spec.key), "seed": spec.seed, "train": dataclasses.asdict(settings),
-           "data": data_key}
-    model, meta = cached_model(key, spec.build, train, enabled=cache, progress=False)
-    model.to(device).eval()
-    accuracy = evaluate(model, test_loader, device)["accuracy"]
+    key = {
+        "variant": dict(spec.key),
+        "seed": spec.seed,
+        "train": dataclasses.asdict(settings),
+        "data": data_key,
+    }
+    # build's default inits, fit's draws and the loaders' base seeds all happen inside seeded(): the caller's
+    # random state is the same after training as before
+    with seeded(spec.seed):
+        model, meta = cached_model(key, spec.build, train, enabled=cache, progress=False)
+        model.to(device).eval()
+        accuracy = evaluate(model, test_loader, device)["accuracy"]
     return TrainedVariant(model, meta["result"], accuracy, meta["hit"])
 
 

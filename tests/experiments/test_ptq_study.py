@@ -20,8 +20,10 @@ def _build(initializer: str, seed: int) -> torch.nn.Module:
 
 
 def _variants() -> dict[str, ptq_study.VariantSpec]:
-    return {f"{init}/s0": ptq_study.VariantSpec(partial(_build, init, 0), {"initializer": init, "test": 1}, 0)
-            for init in ("he_normal", "glorot_uniform")}
+    return {
+        f"{init}/s0": ptq_study.VariantSpec(partial(_build, init, 0), {"initializer": init, "test": 1}, 0)
+        for init in ("he_normal", "glorot_uniform")
+    }
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +35,15 @@ def data():
 @pytest.fixture(scope="module")
 def trained(data):
     train, _, test_loader = data
-    return ptq_study.train_variants(_variants(), train, test_loader, settings=SETTINGS,
-                                    data_key={"dataset": "digits"}, device="cpu", progress=False)
+    return ptq_study.train_variants(
+        _variants(),
+        train,
+        test_loader,
+        settings=SETTINGS,
+        data_key={"dataset": "digits"},
+        device="cpu",
+        progress=False,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +56,15 @@ def grid(trained, data):
 def test_train_variants_learns_and_a_second_call_loads_from_the_cache(trained, data):
     train, _, test_loader = data
     assert all(t.fp_accuracy > 0.6 and not t.cache_hit for t in trained.values())
-    again = ptq_study.train_variants(_variants(), train, test_loader, settings=SETTINGS,
-                                     data_key={"dataset": "digits"}, device="cpu", progress=False)
+    again = ptq_study.train_variants(
+        _variants(),
+        train,
+        test_loader,
+        settings=SETTINGS,
+        data_key={"dataset": "digits"},
+        device="cpu",
+        progress=False,
+    )
     for name, t in again.items():
         assert t.cache_hit
         assert t.fp_accuracy == trained[name].fp_accuracy
@@ -62,8 +78,15 @@ def test_a_bare_callable_is_trained_every_time(data):
     variants = {"plain": partial(_build, "he_normal", 0)}
     settings = ptq_study.TrainSettings(epochs=1, batch_size=256)
     for _ in range(2):
-        (t,) = ptq_study.train_variants(variants, train, test_loader, settings=settings,
-                                        data_key={"dataset": "digits"}, device="cpu", progress=False).values()
+        (t,) = ptq_study.train_variants(
+            variants,
+            train,
+            test_loader,
+            settings=settings,
+            data_key={"dataset": "digits"},
+            device="cpu",
+            progress=False,
+        ).values()
         assert not t.cache_hit
 
 
@@ -99,3 +122,19 @@ def test_layer_stats_and_their_correlation_with_the_drop(trained, grid, data):
     assert list(runs.index) == list(models)
     assert list(runs.columns) == [*ptq_study.CANDIDATE_STATS, "drop"]
     assert set(corr["stat"]) == set(ptq_study.CANDIDATE_STATS)
+
+
+def test_training_leaves_the_callers_random_state_alone(data):
+    train, _, test_loader = data
+    before = torch.random.get_rng_state()
+    settings = ptq_study.TrainSettings(epochs=1, batch_size=256)
+    ptq_study.train_variants(
+        {"plain": partial(_build, "he_normal", 0)},
+        train,
+        test_loader,
+        settings=settings,
+        data_key={"dataset": "digits"},
+        device="cpu",
+        progress=False,
+    )
+    assert torch.equal(torch.random.get_rng_state(), before)

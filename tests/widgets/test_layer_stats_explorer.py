@@ -83,6 +83,7 @@ def test_figure_shows_weights_and_activations(models, loader):
     try:
         titles = [ax.get_title() for ax in fig.axes]
         assert titles[0].startswith("weights: 4-bit") and titles[1].startswith("input activations: 4-bit")
+        assert "exact zeros" in titles[1] and "exact zeros" not in titles[0]  # the activations' ReLU spike
     finally:
         plt.close(fig)
 
