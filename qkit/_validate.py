@@ -53,9 +53,22 @@ def check_choice(value: Any, choices: Iterable[Any], name: str) -> Any:
     return value
 
 
-_TYPE_NAMES = {"Optional": Optional, "Union": Union, "List": list, "Dict": dict, "Tuple": tuple, "Any": Any,
-               "list": list, "dict": dict, "tuple": tuple, "int": int, "float": float, "str": str,
-               "bool": bool, "None": None}
+_TYPE_NAMES = {
+    "Optional": Optional,
+    "Union": Union,
+    "List": list,
+    "Dict": dict,
+    "Tuple": tuple,
+    "Any": Any,
+    "list": list,
+    "dict": dict,
+    "tuple": tuple,
+    "int": int,
+    "float": float,
+    "str": str,
+    "bool": bool,
+    "None": None,
+}
 
 
 def type_from_name(type_name: str) -> Any:

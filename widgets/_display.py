@@ -20,7 +20,6 @@ def in_kernel() -> bool:
     return getattr(get_ipython(), "kernel", None) is not None
 
 
-
 @contextmanager
 def busy(status: w.HTML, text: str = "computing…") -> Iterator[None]:
     """Show `text` in `status` while the block runs (the browser sees it at once), then restore it."""

@@ -26,8 +26,9 @@ def bits_slider(value: int = 4, min: int = 2, max: int = 8, description: str = "
     if low > high:
         raise ValueError(f"bits_slider needs min <= max, got min={low}, max={high}")
     value = check_bits(value, low, high)
-    slider = w.IntSlider(value=value, min=low, max=high, step=1, description=description,
-                         continuous_update=False, style=STYLE)
+    slider = w.IntSlider(
+        value=value, min=low, max=high, step=1, description=description, continuous_update=False, style=STYLE
+    )
     return slider.add_class("qkit-bits")
 
 
@@ -36,8 +37,16 @@ def sparsity_slider(value: float = 0.5, max: float = 0.99, step: float = 0.01) -
     high = check_sparsity(max, name="max")
     value = check_float(check_sparsity(value), "sparsity", 0.0, high)
     step = check_float(step, "step", 1e-4, 0.5)
-    slider = w.FloatSlider(value=value, min=0.0, max=high, step=step, description="sparsity",
-                           readout_format=".2f", continuous_update=False, style=STYLE)
+    slider = w.FloatSlider(
+        value=value,
+        min=0.0,
+        max=high,
+        step=step,
+        description="sparsity",
+        readout_format=".2f",
+        continuous_update=False,
+        style=STYLE,
+    )
     return slider.add_class("qkit-sparsity")
 
 
@@ -57,8 +66,9 @@ def factorization_level_slider(levels: Sequence[Any], value: Any = None) -> w.Se
     """Slider over the factorization levels that were trained (e.g. `[0, 1, 2, 3]`); default the first."""
     options = _options(levels, "factorization levels")
     value = options[0] if value is None else check_choice(value, options, "factorization level")
-    slider = w.SelectionSlider(options=options, value=value, description="factorization level",
-                               continuous_update=False, style=STYLE)
+    slider = w.SelectionSlider(
+        options=options, value=value, description="factorization level", continuous_update=False, style=STYLE
+    )
     return slider.add_class("qkit-factorization-level")
 
 
@@ -66,8 +76,9 @@ def codebooks_slider(value: int = 1, max: int = 8) -> w.IntSlider:
     """Number of codebooks (product / residual vector quantization), `1..max`."""
     high = check_int(max, "max", low=1)
     value = check_int(value, "codebooks", low=1, high=high)
-    slider = w.IntSlider(value=value, min=1, max=high, step=1, description="codebooks",
-                         continuous_update=False, style=STYLE)
+    slider = w.IntSlider(
+        value=value, min=1, max=high, step=1, description="codebooks", continuous_update=False, style=STYLE
+    )
     return slider.add_class("qkit-codebooks")
 
 

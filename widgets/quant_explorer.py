@@ -40,8 +40,10 @@ def as_tensors(source: TensorSource) -> dict[str, torch.Tensor]:
         raise ValueError("found no tensor to explore (a model needs at least one Conv2d or Linear layer)")
     for name, x in tensors.items():
         if x.numel() < 2 or not x.is_floating_point():
-            raise ValueError(f"tensor {name!r} must be floating point with at least 2 values, got {x.dtype} "
-                             f"of shape {tuple(x.shape)}")
+            raise ValueError(
+                f"tensor {name!r} must be floating point with at least 2 values, got {x.dtype} "
+                f"of shape {tuple(x.shape)}"
+            )
     return {name: x.detach().float().cpu() for name, x in tensors.items()}
 
 
@@ -56,19 +58,25 @@ class QuantizationExplorer(Explorer):
     css_class = "qkit-quant-explorer"
 
     def __init__(
-        self, source: TensorSource, bits: int = 4, symmetric: bool = False, per_channel: bool = False,
+        self,
+        source: TensorSource,
+        bits: int = 4,
+        symmetric: bool = False,
+        per_channel: bool = False,
         axis: int = 0,
     ) -> None:
         self.tensors = as_tensors(source)
         self.axis = axis
         tensor = choice_dropdown(list(self.tensors), description="tensor")
         tensor.layout.display = None if len(self.tensors) > 1 else "none"
-        super().__init__({
-            "tensor": tensor,
-            "bits": bits_slider(bits, max=max(8, bits) if isinstance(bits, int) else 8),
-            "symmetric": checkbox(symmetric, "symmetric"),
-            "per_channel": checkbox(per_channel, "per_channel"),
-        })
+        super().__init__(
+            {
+                "tensor": tensor,
+                "bits": bits_slider(bits, max=max(8, bits) if isinstance(bits, int) else 8),
+                "symmetric": checkbox(symmetric, "symmetric"),
+                "per_channel": checkbox(per_channel, "per_channel"),
+            }
+        )
         self.readout.add_class("qkit-sqnr")
         self.update()
 
@@ -85,15 +93,25 @@ class QuantizationExplorer(Explorer):
         x_q = fake_quant(x, scale, zero_point, bits, symmetric=symmetric, axis=axis)
         mse, sqnr_db = quantization_error(x, x_q)
         clip_min, clip_max = _clip_range(scale, zero_point, bits, symmetric)
-        return {"tensor": tensor, "bits": bits, "symmetric": symmetric, "per_channel": per_channel,
-                "levels": 2**bits, "mse": mse, "sqnr_db": sqnr_db,
-                "clip_min": float(clip_min.min()), "clip_max": float(clip_max.max())}
+        return {
+            "tensor": tensor,
+            "bits": bits,
+            "symmetric": symmetric,
+            "per_channel": per_channel,
+            "levels": 2**bits,
+            "mse": mse,
+            "sqnr_db": sqnr_db,
+            "clip_min": float(clip_min.min()),
+            "clip_max": float(clip_max.max()),
+        }
 
     def readout_html(self, metrics: Mapping[str, Any]) -> str:
         grid = "per-channel" if metrics["per_channel"] else "per-tensor"
         clip = f"[{metrics['clip_min']:.3g}, {metrics['clip_max']:.3g}]"
-        return (f"<b>SQNR {metrics['sqnr_db']:.2f} dB</b> · MSE {metrics['mse']:.3g} · clipping range {clip}"
-                f" · {metrics['levels']} levels ({grid})")
+        return (
+            f"<b>SQNR {metrics['sqnr_db']:.2f} dB</b> · MSE {metrics['mse']:.3g} · clipping range {clip}"
+            f" · {metrics['levels']} levels ({grid})"
+        )
 
     def figure(self, metrics: Mapping[str, Any]) -> Figure:
         """Left: histogram with the grid (the widest channel's if per-channel); right: ranges per channel."""
@@ -109,8 +127,9 @@ class QuantizationExplorer(Explorer):
             values = channel_rows(x, per_channel=True, axis=self.axis)[widest]
             label = f"channel {widest} (widest)"
             scale, zero_point = scale[widest], zero_point[widest]
-        plot_histogram_with_grid(values, bits, symmetric=symmetric, scale=scale, zero_point=zero_point,
-                                 ax=axes[0, 0])
+        plot_histogram_with_grid(
+            values, bits, symmetric=symmetric, scale=scale, zero_point=zero_point, ax=axes[0, 0]
+        )
         axes[0, 0].set_title(f"{label}: {axes[0, 0].get_title()}", fontsize=9)
         if panels == 2:
             self._plot_channel_ranges(axes[0, 1], x)
@@ -123,12 +142,19 @@ class QuantizationExplorer(Explorer):
         rows = channel_rows(x, per_channel=True, axis=self.axis)
         lo, hi = rows.amin(1).numpy(), rows.amax(1).numpy()
         scale, zero_point = self.qparams(self.state["tensor"], bits, symmetric, per_channel)
-        clip_min, clip_max = (np.broadcast_to(v.numpy(), lo.shape) for v in
-                              _clip_range(scale, zero_point, bits, symmetric))
+        clip_min, clip_max = (
+            np.broadcast_to(v.numpy(), lo.shape) for v in _clip_range(scale, zero_point, bits, symmetric)
+        )
         index = np.arange(len(lo))
         ax.bar(index, hi - lo, bottom=lo, color="tab:blue", alpha=0.6, label="channel values")
-        ax.bar(index, clip_max - clip_min, bottom=clip_min, fill=False, edgecolor="tab:green",
-               label="clipping range")
+        ax.bar(
+            index,
+            clip_max - clip_min,
+            bottom=clip_min,
+            fill=False,
+            edgecolor="tab:green",
+            label="clipping range",
+        )
         ax.set_xlabel(f"channel (axis {self.axis})")
         ax.set_ylabel("value")
         ax.set_title("per-channel value ranges vs clipping range", fontsize=9)

@@ -1,8 +1,8 @@
 """Quantized models: wrap Conv2d/Linear layers with quantizers, calibrate them, fold batch norm, unwrap.
 
-    qmodel = quantize_model(model, weight=QuantSpec(bits=4, per_channel=True), act=QuantSpec(bits=8))
-    calibrate(qmodel, loader)            # PTQ: observe a few batches, then quantize
-    fit(qmodel, loader, epochs=1)        # or QAT: the same model trains through the STE
+qmodel = quantize_model(model, weight=QuantSpec(bits=4, per_channel=True), act=QuantSpec(bits=8))
+calibrate(qmodel, loader)            # PTQ: observe a few batches, then quantize
+fit(qmodel, loader, epochs=1)        # or QAT: the same model trains through the STE
 """
 
 from __future__ import annotations

@@ -11,8 +11,12 @@ from .executors import Executor
 from .runs import RunSpec, execute, finished_record, is_finished
 
 
-def run_all(specs: list[RunSpec], executor: Executor, timeout: float | None = None,
-            echo: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+def run_all(
+    specs: list[RunSpec],
+    executor: Executor,
+    timeout: float | None = None,
+    echo: Callable[[str], None] | None = None,
+) -> list[dict[str, Any]]:
     """Execute every unfinished run and return all run records in the order of `specs`."""
     echo = echo or _say
     records: dict[int, dict[str, Any]] = {}
@@ -45,9 +49,13 @@ def _outcome(future: Any, spec: RunSpec, started: float) -> dict[str, Any]:
     try:
         return future.result()
     except Exception as exc:
-        return {"notebook": spec.notebook, "params": spec.params, "status": "failed",
-                "elapsed_s": round(time.time() - started, 2),
-                "error": {"message": f"worker failed: {type(exc).__name__}: {exc}"}}
+        return {
+            "notebook": spec.notebook,
+            "params": spec.params,
+            "status": "failed",
+            "elapsed_s": round(time.time() - started, 2),
+            "error": {"message": f"worker failed: {type(exc).__name__}: {exc}"},
+        }
 
 
 def _line(i: int, specs: list[RunSpec], status: str, detail: str) -> str:

@@ -179,14 +179,17 @@ def test_every_truncation_and_extension_raises_corrupt_stream_error():
             decode_model(data + b"\x00")
 
 
-@pytest.mark.parametrize("data, words", [
-    (b"", "truncated"),
-    (b"PK\x03\x04 a zip file", "magic"),
-    (b"QKDE\x01" + bytes(40), "version 1"),
-    (b"QKDE\x09" + bytes(40), "format version 9"),
-    (b"QKDE\x02\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", "truncated"),
-    (MAGIC + b"\x02" + "é".encode() * 30, "truncated"),
-])
+@pytest.mark.parametrize(
+    "data, words",
+    [
+        (b"", "truncated"),
+        (b"PK\x03\x04 a zip file", "magic"),
+        (b"QKDE\x01" + bytes(40), "version 1"),
+        (b"QKDE\x09" + bytes(40), "format version 9"),
+        (b"QKDE\x02\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", "truncated"),
+        (MAGIC + b"\x02" + "é".encode() * 30, "truncated"),
+    ],
+)
 def test_foreign_bytes_name_the_problem(data, words):
     with pytest.raises(CorruptStreamError, match=words):
         decode_model(data)

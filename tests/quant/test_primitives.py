@@ -209,8 +209,10 @@ def test_bad_scales_are_refused_naming_the_value(scale):
         fake_quant(torch.randn(2, 3), torch.tensor([0.1, scale]), torch.tensor([0, 0]), 4, axis=0)
 
 
-@pytest.mark.parametrize("zero_point, bits, symmetric", [(16, 4, False), (-1, 4, False), (8, 4, True),
-                                                         (-9, 4, True), (256, 8, False)])
+@pytest.mark.parametrize(
+    "zero_point, bits, symmetric",
+    [(16, 4, False), (-1, 4, False), (8, 4, True), (-9, 4, True), (256, 8, False)],
+)
 def test_out_of_range_zero_points_raise_like_torch(zero_point, bits, symmetric):
     qmin, qmax = qrange(bits, symmetric)
     x = torch.randn(6)
@@ -219,8 +221,14 @@ def test_out_of_range_zero_points_raise_like_torch(zero_point, bits, symmetric):
     with pytest.raises(ValueError, match=rf"zero_point must be in \[qmin, qmax\] = \[{qmin}, {qmax}\]"):
         fake_quant(x, 0.1, zero_point, bits, symmetric=symmetric)
     with pytest.raises(ValueError, match="zero_point must be in"):
-        fake_quant(x.reshape(2, 3), torch.tensor([0.1, 0.1]), torch.tensor([qmin, zero_point]), bits,
-                   symmetric=symmetric, axis=0)
+        fake_quant(
+            x.reshape(2, 3),
+            torch.tensor([0.1, 0.1]),
+            torch.tensor([qmin, zero_point]),
+            bits,
+            symmetric=symmetric,
+            axis=0,
+        )
     with pytest.raises(ValueError, match="zero_point must be in"):
         fake_quant(x, 0.1, float("nan"), bits, symmetric=symmetric)
 

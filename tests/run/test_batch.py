@@ -69,9 +69,16 @@ def test_rerun_skips_finished_and_retries_failed(swept, capsys):
 def test_scorecard_has_claims_metrics_plot_and_failures(swept):
     out, _, _ = swept
     summary = (out / "SUMMARY.md").read_text()
-    for text in ("01_tiny: Tiny test notebook", "y-nonnegative", "y-large", "**does not hold**: y = 1.0 vs 3",
-                 "holds: y = 4.0 vs 3", "sweep.png", "ValueError: x must be non-negative, got -1",
-                 "01_tiny.html"):
+    for text in (
+        "01_tiny: Tiny test notebook",
+        "y-nonnegative",
+        "y-large",
+        "**does not hold**: y = 1.0 vs 3",
+        "holds: y = 4.0 vs 3",
+        "sweep.png",
+        "ValueError: x must be non-negative, got -1",
+        "01_tiny.html",
+    ):
         assert text in summary
     assert (out / "01_tiny" / "sweep.png").read_bytes().startswith(b"\x89PNG")
     html = (out / "summary.html").read_text()
@@ -95,8 +102,9 @@ def test_dask_local_cluster_gives_the_same_results(swept, tmp_path):
     assert len(on_dask) == 2
     local = results(out)
     for key, result in on_dask.items():
-        assert {k: v for k, v in result.items() if k != "elapsed_s"} == \
-               {k: v for k, v in local[key].items() if k != "elapsed_s"}
+        assert {k: v for k, v in result.items() if k != "elapsed_s"} == {
+            k: v for k, v in local[key].items() if k != "elapsed_s"
+        }
 
 
 def test_sigkill_mid_sweep_loses_nothing(tmp_path):
@@ -104,8 +112,22 @@ def test_sigkill_mid_sweep_loses_nothing(tmp_path):
     grid = tmp_path / "grid.yaml"
     grid.write_text("x: [1, 2]\n")
     out = tmp_path / "runs"
-    cmd = [sys.executable, "-m", "qkit.run.cli", "sweep", "01", "--grid", str(grid), "-p", "sleep", "0.5",
-           "--out", str(out), "--notebooks", str(DATA)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "qkit.run.cli",
+        "sweep",
+        "01",
+        "--grid",
+        str(grid),
+        "-p",
+        "sleep",
+        "0.5",
+        "--out",
+        str(out),
+        "--notebooks",
+        str(DATA),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300  # spawned workers can take a minute each to start on a loaded machine
     while len(records(out)) < 2 and time.time() < deadline:  # the second run has started

@@ -25,20 +25,26 @@ def test_list_shows_parameters_with_types_defaults_and_help(capsys):
     assert "results_dir" not in printed  # set by qkit, not by the user
 
 
-@pytest.mark.parametrize("args, words", [
-    (["reproduce", "07"], ["'07' matches no notebook", "01_tiny, 02_no_result"]),
-    (["reproduce", "0"], ["'0' is ambiguous", "01_tiny, 02_no_result"]),
-    (["reproduce", "01", "-p", "bits", "4"], ["has no parameter 'bits'", "x: int"]),
-    (["reproduce", "01", "-p", "x", "1.5"], ["'x'", "must be int", "1.5", "scale: float"]),
-    (["reproduce", "01", "-p", "label", "3"], ["'label'", "must be str", "3"]),
-    (["reproduce", "01", "-p", "results_dir", "/tmp"], ["set by qkit"]),
-    (["reproduce", "01", "-f", "/nonexistent/params.yaml"], ["cannot read parameter file", "No such file"]),
-    (["sweep", "01", "--grid", "/nonexistent/grid.yaml"], ["cannot read grid file", "No such file"]),
-    (["sweep", "01", "--grid", "BROKEN"], ["cannot read grid file", "while parsing"]),
-    (["sweep", "01", "--grid", "LIST"], ["grid file", "must map parameter names to values"]),
-    (["sweep", "01", "--grid", "GRID", "-p", "x", "2"], ["both in the grid and given with -p"]),
-    (["sweep", "01", "--grid", "GRID", "--workers", "0"], ["--workers must be at least 1"]),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["reproduce", "07"], ["'07' matches no notebook", "01_tiny, 02_no_result"]),
+        (["reproduce", "0"], ["'0' is ambiguous", "01_tiny, 02_no_result"]),
+        (["reproduce", "01", "-p", "bits", "4"], ["has no parameter 'bits'", "x: int"]),
+        (["reproduce", "01", "-p", "x", "1.5"], ["'x'", "must be int", "1.5", "scale: float"]),
+        (["reproduce", "01", "-p", "label", "3"], ["'label'", "must be str", "3"]),
+        (["reproduce", "01", "-p", "results_dir", "/tmp"], ["set by qkit"]),
+        (
+            ["reproduce", "01", "-f", "/nonexistent/params.yaml"],
+            ["cannot read parameter file", "No such file"],
+        ),
+        (["sweep", "01", "--grid", "/nonexistent/grid.yaml"], ["cannot read grid file", "No such file"]),
+        (["sweep", "01", "--grid", "BROKEN"], ["cannot read grid file", "while parsing"]),
+        (["sweep", "01", "--grid", "LIST"], ["grid file", "must map parameter names to values"]),
+        (["sweep", "01", "--grid", "GRID", "-p", "x", "2"], ["both in the grid and given with -p"]),
+        (["sweep", "01", "--grid", "GRID", "--workers", "0"], ["--workers must be at least 1"]),
+    ],
+)
 def test_bad_input_is_one_line_and_nonzero(args, words, tmp_path, capsys):
     files = {"GRID": "x: [1, 2]\n", "BROKEN": "x: [1, 2\n", "LIST": "- 1\n- 2\n"}
     for name, text in files.items():
@@ -56,7 +62,9 @@ def test_bad_input_is_one_line_and_nonzero(args, words, tmp_path, capsys):
 def test_unreachable_scheduler_is_one_line_and_nonzero(tmp_path, capsys):
     grid = tmp_path / "grid.yaml"
     grid.write_text("x: [1]\n")
-    code = qkit("sweep", "01", "--grid", str(grid), "--out", str(tmp_path), "--scheduler", "tcp://127.0.0.1:9")
+    code = qkit(
+        "sweep", "01", "--grid", str(grid), "--out", str(tmp_path), "--scheduler", "tcp://127.0.0.1:9"
+    )
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1
     assert "cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'" in err
@@ -85,23 +93,40 @@ def test_classroom_empties_solutions_and_keeps_the_rest(tmp_path, capsys):
     assert (tmp_path / "class" / "student" / "02_no_result.ipynb").exists()
 
 
-@pytest.mark.parametrize("value, type_name, ok", [
-    (1, "int", True), (True, "int", False), (1.5, "int", False), (1, "float", True), (True, "float", False),
-    ("a", "str", True), (1, "str", False), (False, "bool", True), (0, "bool", False),
-    (None, "Optional[str]", True), ("x", "Optional[str]", True), (3, "Optional[str]", False),
-    ([2, 4], "list", True), ([2, 4], "List[int]", True), ([2, "a"], "list[int]", False),
-    ("[2]", "list", False),
-    ({"a": 1}, "dict", True), (3, "Union[int, str]", True), (3.5, "int | str", False),
-    ("anything", "None", True),  # papermill's "None": the parameter is not annotated
-])
+@pytest.mark.parametrize(
+    "value, type_name, ok",
+    [
+        (1, "int", True),
+        (True, "int", False),
+        (1.5, "int", False),
+        (1, "float", True),
+        (True, "float", False),
+        ("a", "str", True),
+        (1, "str", False),
+        (False, "bool", True),
+        (0, "bool", False),
+        (None, "Optional[str]", True),
+        ("x", "Optional[str]", True),
+        (3, "Optional[str]", False),
+        ([2, 4], "list", True),
+        ([2, 4], "List[int]", True),
+        ([2, "a"], "list[int]", False),
+        ("[2]", "list", False),
+        ({"a": 1}, "dict", True),
+        (3, "Union[int, str]", True),
+        (3.5, "int | str", False),
+        ("anything", "None", True),  # papermill's "None": the parameter is not annotated
+    ],
+)
 def test_fits_follows_papermill_type_names(value, type_name, ok):
     assert fits(value, type_name) is ok
 
 
 def test_list_values_given_as_text_are_read_as_yaml(tmp_path):
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("bits: list = [8]  # bit-widths")],
-                                  metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                                           "language": "python"}})
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell("bits: list = [8]  # bit-widths")],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+    )
     nb.cells[0].metadata["tags"] = ["parameters"]
     nbformat.write(nb, tmp_path / "lists.ipynb")
     assert validate(load(tmp_path / "lists.ipynb"), {"bits": "[2, 4]"}) == {"bits": [2, 4]}

@@ -23,8 +23,18 @@ def test_bits_slider_defaults_to_4_in_2_to_8():
     assert "qkit-bits" in slider._dom_classes and not slider.continuous_update
 
 
-@pytest.mark.parametrize("kw", [{"value": 1}, {"min": 1}, {"max": 17}, {"value": 9}, {"min": 6, "max": 4},
-                                {"value": 4.5}, {"value": True}])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"value": 1},
+        {"min": 1},
+        {"max": 17},
+        {"value": 9},
+        {"min": 6, "max": 4},
+        {"value": 4.5},
+        {"value": True},
+    ],
+)
 def test_bits_slider_refuses(kw):
     with pytest.raises(ValueError, match="bits|min|max"):
         bits_slider(**kw)
@@ -54,8 +64,12 @@ def test_factorization_and_codebook_controls():
     assert factorization_level_slider([0, 1, 2], value=2).value == 2
     assert (codebooks_slider().value, codebooks_slider().max) == (1, 8)
     assert codebook_size_dropdown().value == 256
-    for make in (lambda: factorization_level_slider([0, 1], value=3), lambda: codebooks_slider(0),
-                 lambda: codebook_size_dropdown(100), lambda: codebook_size_dropdown(4, sizes=[1, 4])):
+    for make in (
+        lambda: factorization_level_slider([0, 1], value=3),
+        lambda: codebooks_slider(0),
+        lambda: codebook_size_dropdown(100),
+        lambda: codebook_size_dropdown(4, sizes=[1, 4]),
+    ):
         with pytest.raises(ValueError):
             make()
 
@@ -69,7 +83,12 @@ def test_checkbox_class_and_refusal():
 def test_check_value_follows_the_control():
     assert check_value(bits_slider(), 8, "bits") == 8
     assert check_value(method_dropdown(), "lsq", "method") == "lsq"
-    for control, value in ((bits_slider(), 9), (bits_slider(), 4.0), (sparsity_slider(), 0.995),
-                           (checkbox(False, "symmetric"), "yes"), (method_dropdown(), "nope")):
+    for control, value in (
+        (bits_slider(), 9),
+        (bits_slider(), 4.0),
+        (sparsity_slider(), 0.995),
+        (checkbox(False, "symmetric"), "yes"),
+        (method_dropdown(), "nope"),
+    ):
         with pytest.raises(ValueError):
             check_value(control, value, "value")

@@ -14,17 +14,31 @@ WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 
 def test_demo_notebook_passes_under_nbval(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax", "--nbval-current-env",
-         "--nbval-cell-timeout=120", str(DEMO)],
-        cwd=tmp_path, env={**os.environ, "MPLBACKEND": "Agg"}, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--nbval-lax",
+            "--nbval-current-env",
+            "--nbval-cell-timeout=120",
+            str(DEMO),
+        ],
+        cwd=tmp_path,
+        env={**os.environ, "MPLBACKEND": "Agg"},
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
 
 
 def test_papermill_keeps_widget_cells_small_and_the_plot_in_the_widget_state(tmp_path):
     out = tmp_path / "out.ipynb"
-    papermill.execute_notebook(str(DEMO), str(out), kernel_name="python3", cwd=str(tmp_path),
-                               progress_bar=False)
+    papermill.execute_notebook(
+        str(DEMO), str(out), kernel_name="python3", cwd=str(tmp_path), progress_bar=False
+    )
     nb = nbformat.read(out, as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "code":
@@ -33,6 +47,11 @@ def test_papermill_keeps_widget_cells_small_and_the_plot_in_the_widget_state(tmp
     assert all("application/vnd.jupyter.widget-view+json" in data for data in shown)
     assert shown[0]["text/plain"].startswith("QuantizationExplorer(")
     states = nb.metadata.widgets[WIDGET_STATE]["state"].values()
-    pngs = [o for s in states if s["model_name"] == "OutputModel" for o in s["state"].get("outputs", [])
-            if "image/png" in o.get("data", {})]
+    pngs = [
+        o
+        for s in states
+        if s["model_name"] == "OutputModel"
+        for o in s["state"].get("outputs", [])
+        if "image/png" in o.get("data", {})
+    ]
     assert len(pngs) == 2  # one plot per explorer, held by its Output widget
