@@ -77,7 +77,7 @@ def _command(sub: Any, name: str, func: Any, help: str) -> argparse.ArgumentPars
     parser.add_argument(
         "--notebooks",
         metavar="DIR",
-        help="notebooks folder (default: $QKIT_NOTEBOOKS, else the repo's reproductions/)",
+        help="notebooks folder (default: $QKIT_NOTEBOOKS, else the notebooks installed with qkit)",
     )
     parser.set_defaults(command=func)
     return parser
