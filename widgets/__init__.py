@@ -2,7 +2,7 @@
 ipywidgets).
 
 Controls (`controls.py`): `bits_slider`, `sparsity_slider`, `initializer_dropdown`, `method_dropdown`,
-`factorization_level_slider`, `codebooks_slider`, `codebook_size_dropdown`, `checkbox`, `choice_dropdown`:
+`factorization_level_slider`, `checkbox`, `choice_dropdown`:
 one label, range and check for each knob, and a stable CSS class (`qkit-bits`, `qkit-sparsity`, ...);
 `check_value(control, value, name)` refuses what a control could not hold.
 
@@ -31,8 +31,6 @@ from .controls import (
     check_value,
     checkbox,
     choice_dropdown,
-    codebook_size_dropdown,
-    codebooks_slider,
     factorization_level_slider,
     initializer_dropdown,
     method_dropdown,
@@ -59,8 +57,6 @@ __all__ = [
     "check_value",
     "checkbox",
     "choice_dropdown",
-    "codebook_size_dropdown",
-    "codebooks_slider",
     "factorization_level_slider",
     "initializer_dropdown",
     "method_dropdown",

@@ -17,7 +17,6 @@ from qkit.init import INITIALIZERS
 from qkit.quant.methods import QUANTIZERS
 
 STYLE = {"description_width": "initial"}  # show the whole label ("factorization level"), never "factoriz..."
-CODEBOOK_SIZES = (16, 32, 64, 128, 256, 512, 1024, 4096)
 
 
 def bits_slider(value: int = 4, min: int = 2, max: int = 8, description: str = "bits") -> w.IntSlider:
@@ -70,22 +69,6 @@ def factorization_level_slider(levels: Sequence[Any], value: Any = None) -> w.Se
         options=options, value=value, description="factorization level", continuous_update=False, style=STYLE
     )
     return slider.add_class("qkit-factorization-level")
-
-
-def codebooks_slider(value: int = 1, max: int = 8) -> w.IntSlider:
-    """Number of codebooks (product / residual vector quantization), `1..max`."""
-    high = check_int(max, "max", low=1)
-    value = check_int(value, "codebooks", low=1, high=high)
-    slider = w.IntSlider(
-        value=value, min=1, max=high, step=1, description="codebooks", continuous_update=False, style=STYLE
-    )
-    return slider.add_class("qkit-codebooks")
-
-
-def codebook_size_dropdown(value: int = 256, sizes: Sequence[int] = CODEBOOK_SIZES) -> w.Dropdown:
-    """Entries per codebook, from `sizes` (powers of two by default)."""
-    options = [check_int(s, "codebook size", low=2) for s in _options(sizes, "codebook sizes")]
-    return choice_dropdown(options, value, "codebook size")
 
 
 def checkbox(value: bool, description: str) -> w.Checkbox:

@@ -18,7 +18,7 @@ from qkit.plots import plot_histogram_with_grid
 from qkit.quant import choose_qparams, fake_quant, qparams_from_range, quantization_error
 
 from ._display import busy
-from .controls import bits_slider, choice_dropdown
+from .controls import bits_slider, choice_dropdown, initializer_dropdown
 from .explorer import Explorer
 
 # Accuracy at a bit-width: a table `{setting: {bits: accuracy}}` or a function `(model, bits) -> accuracy`.
@@ -58,7 +58,12 @@ class LayerStatsExplorer(Explorer):
         self.max_samples = check_int(max_samples, "max_samples", low=1)
         self._records: dict[Hashable, dict[str, ActivationRecord]] = {}
         self._accuracies: dict[tuple[Hashable, int], float | None] = {}
-        setting = choice_dropdown(list(self.models), description=setting_label)
+        names = list(self.models)
+        setting = (
+            initializer_dropdown(names[0], names=names)
+            if setting_label == "initializer"
+            else choice_dropdown(names, description=setting_label)
+        )
         super().__init__(
             {
                 "setting": setting,

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from qkit._validate import check_choice
 from qkit.experiments import direct_quantization as dq
 
-from .controls import bits_slider, choice_dropdown
+from .controls import bits_slider, choice_dropdown, method_dropdown
 from .explorer import Explorer
 
 
@@ -38,7 +38,7 @@ class LevelsExplorer(Explorer):
         super().__init__(
             {
                 "bits": bits_slider(start, min=self.bits[0], max=self.bits[-1]),
-                "method": choice_dropdown(result.methods, method, "method", preferred="direct"),
+                "method": method_dropdown(result.methods, method or _preferred(result.methods, "direct")),
                 "seed": choice_dropdown(result.seeds, seed, "seed"),
             }
         )
@@ -97,3 +97,8 @@ class LevelsExplorer(Explorer):
             ax.title.set_fontsize(9)
         fig.tight_layout()
         return fig
+
+
+def _preferred(names: list[str], name: str) -> str | None:
+    """`name` when it is among `names`, else None (the dropdown then picks its own default)."""
+    return name if name in names else None

@@ -8,8 +8,6 @@ from qkit.widgets import (
     bits_slider,
     check_value,
     checkbox,
-    codebook_size_dropdown,
-    codebooks_slider,
     factorization_level_slider,
     initializer_dropdown,
     method_dropdown,
@@ -59,19 +57,11 @@ def test_dropdowns_come_from_the_registries():
         method_dropdown([])
 
 
-def test_factorization_and_codebook_controls():
+def test_factorization_level_control():
     assert factorization_level_slider([0, 1, 2]).value == 0
     assert factorization_level_slider([0, 1, 2], value=2).value == 2
-    assert (codebooks_slider().value, codebooks_slider().max) == (1, 8)
-    assert codebook_size_dropdown().value == 256
-    for make in (
-        lambda: factorization_level_slider([0, 1], value=3),
-        lambda: codebooks_slider(0),
-        lambda: codebook_size_dropdown(100),
-        lambda: codebook_size_dropdown(4, sizes=[1, 4]),
-    ):
-        with pytest.raises(ValueError):
-            make()
+    with pytest.raises(ValueError, match="factorization level must be one of"):
+        factorization_level_slider([0, 1], value=3)
 
 
 def test_checkbox_class_and_refusal():

@@ -13,6 +13,7 @@ def test_switching_setting_layer_and_bits_changes_the_numbers(models, loader):
     explorer = LayerStatsExplorer(models, loader, accuracy=ACCURACY, setting_label="initializer")
     assert explorer.state == {"setting": "he_normal", "layer": "0", "bits": 8}
     assert explorer.controls["setting"].description == "initializer"
+    assert "qkit-initializer" in explorer.controls["setting"]._dom_classes  # the shared initializer control
     first = dict(explorer.metrics)
     assert first["accuracy"] == 0.95
     explorer.controls["layer"].value = "3"
