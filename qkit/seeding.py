@@ -30,11 +30,13 @@ def rng(seed: int) -> np.random.Generator:
 
 
 @contextmanager
-def seeded(seed: int) -> Iterator[None]:
-    """Seed torch (CPU and CUDA), NumPy and `random` inside the block; restore every global state on exit."""
+def seeded(seed: int, device: torch.device | None = None) -> Iterator[None]:
+    """Seed torch (CPU, and CUDA where it is in use or `device` is a GPU), NumPy and `random` inside the
+    block; restore every global state on exit, even by an exception."""
     check_int(seed, "seed", low=0)
     py_state, np_state = random.getstate(), np.random.get_state()
-    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    on_gpu = torch.cuda.is_initialized() or (device is not None and device.type == "cuda")
+    devices = list(range(torch.cuda.device_count())) if on_gpu else []
     with torch.random.fork_rng(devices=devices):
         random.seed(seed)
         np.random.seed(seed % 2**32)

@@ -13,13 +13,11 @@ the caller's random state (Python's, NumPy's, torch's) exactly as it found it.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -29,6 +27,7 @@ from tqdm.auto import tqdm
 
 from ._registry import Registry
 from ._validate import check_choice, check_float, check_int
+from .seeding import seeded
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -60,32 +59,6 @@ def constant_lr(optimizer: Optimizer, total_steps: int) -> None:
 def cosine(optimizer: Optimizer, total_steps: int) -> LRScheduler:
     """Cosine decay from `lr` towards 0 over the whole run, per batch (smooth even for a 2-epoch run)."""
     return CosineAnnealingLR(optimizer, T_max=max(1, total_steps))
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python's, NumPy's and torch's global generators (CPU and CUDA) so a run can be repeated."""
-    check_int(seed, "seed", low=0)
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-@contextmanager
-def seeded_generators(seed: int, device: torch.device | None = None) -> Iterator[None]:
-    """Inside the block, Python's, NumPy's and torch's global generators (CPU, and CUDA where it is in use
-    or `device` is a GPU) start from `seed`; on exit, even by an exception, they are back in the state they
-    had before."""
-    check_int(seed, "seed", low=0)
-    python_state, numpy_state = random.getstate(), np.random.get_state()
-    on_gpu = torch.cuda.is_initialized() or (device is not None and device.type == "cuda")
-    cuda = list(range(torch.cuda.device_count())) if on_gpu else []
-    with torch.random.fork_rng(devices=cuda):
-        try:
-            seed_everything(seed)
-            yield
-        finally:
-            random.setstate(python_state)
-            np.random.set_state(numpy_state)
 
 
 def choose_device(device: str | torch.device = "auto") -> torch.device:
@@ -146,72 +119,37 @@ def fit(
         raise ValueError(f"distill_alpha={alpha} needs a teacher model; pass teacher= or distill_alpha=0")
     dev = choose_device(device)
     check_int(seed, "seed", low=0)
-    with seeded_generators(seed, dev):
-        return _fit(
-            model,
-            loader,
-            epochs,
-            lr,
-            optimizer,
-            momentum,
-            weight_decay,
-            dev,
-            progress,
-            teacher,
-            alpha,
-            temperature,
-            scheduler,
-            callback,
-        )
-
-
-def _fit(
-    model,
-    loader,
-    epochs,
-    lr,
-    optimizer,
-    momentum,
-    weight_decay,
-    dev,
-    progress,
-    teacher,
-    alpha,
-    temperature,
-    scheduler,
-    callback,
-) -> dict[str, Any]:  # noqa: ANN001 - fit's checked arguments
-    """fit's body, run with the global generators seeded (and restored afterwards)."""
-    model.to(dev)
-    if teacher is not None and alpha > 0:
-        teacher.to(dev).eval()
-    make_optimizer = OPTIMIZERS.resolve(optimizer)
-    opt = make_optimizer(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
-    sched = SCHEDULERS.resolve(scheduler)(opt, epochs * _batches_per_epoch(loader))
-    loss_fn = _loss_fn(teacher if alpha > 0 else None, alpha, temperature)
-    history: dict[str, Any] = {
-        "loss": [],
-        "accuracy": [],
-        "lr": [],
-        "epochs": 0,
-        "elapsed_s": 0.0,
-        "device": str(dev),
-    }
-    start = time.perf_counter()
-    bar = tqdm(range(epochs), desc="epochs", disable=not progress)
-    for epoch in bar:
-        _set_epoch(loader, epoch)
-        loss, accuracy = _train_epoch(model, loader, opt, sched, loss_fn, dev, progress)
-        history["loss"].append(loss)
-        history["accuracy"].append(accuracy)
-        history["lr"].append(opt.param_groups[0]["lr"])
-        history["epochs"] = epoch + 1
-        history["elapsed_s"] = time.perf_counter() - start
-        bar.set_postfix(loss=f"{loss:.4f}", acc=f"{accuracy:.4f}")
-        if callback is not None:
-            callback(epoch, history)
-    model.eval()
-    return history
+    with seeded(seed, device=dev):  # dropout draws from the global generator: a fork of it, restored after
+        model.to(dev)
+        if teacher is not None and alpha > 0:
+            teacher.to(dev).eval()
+        make_optimizer = OPTIMIZERS.resolve(optimizer)
+        opt = make_optimizer(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+        sched = SCHEDULERS.resolve(scheduler)(opt, epochs * _batches_per_epoch(loader))
+        loss_fn = _loss_fn(teacher if alpha > 0 else None, alpha, temperature)
+        history: dict[str, Any] = {
+            "loss": [],
+            "accuracy": [],
+            "lr": [],
+            "epochs": 0,
+            "elapsed_s": 0.0,
+            "device": str(dev),
+        }
+        start = time.perf_counter()
+        bar = tqdm(range(epochs), desc="epochs", disable=not progress)
+        for epoch in bar:
+            _set_epoch(loader, epoch)
+            loss, accuracy = _train_epoch(model, loader, opt, sched, loss_fn, dev, progress)
+            history["loss"].append(loss)
+            history["accuracy"].append(accuracy)
+            history["lr"].append(opt.param_groups[0]["lr"])
+            history["epochs"] = epoch + 1
+            history["elapsed_s"] = time.perf_counter() - start
+            bar.set_postfix(loss=f"{loss:.4f}", acc=f"{accuracy:.4f}")
+            if callback is not None:
+                callback(epoch, history)
+        model.eval()
+        return history
 
 
 def evaluate(model: nn.Module, loader: Iterable, device: str | torch.device = "auto") -> dict[str, Any]:
