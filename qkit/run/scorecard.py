@@ -74,7 +74,8 @@ def write_scorecard(out: str | os.PathLike) -> Path:
 
 def _overview(groups: dict[str, list[Run]]) -> list[str]:
     rows = [
-        ["paper", "runs", "finished", HOLDS, INCONCLUSIVE, FAILS, "sanity checks", "headline", "run time"]
+        ["paper", "runs", "finished", HOLDS, INCONCLUSIVE, FAILS, "sanity checks", "seeds", "headline"]
+        + ["run time"]
     ]
     for name, runs in groups.items():
         claims = [c for run in runs if run.result for c in run.result.get("claims", [])]
@@ -84,7 +85,7 @@ def _overview(groups: dict[str, list[Run]]) -> list[str]:
         seconds = sum(run.record.get("elapsed_s") or 0 for run in runs)
         finished = sum(run.status == "finished" for run in runs)
         latest = next((run.result for run in reversed(runs) if run.result), {})
-        headline = "; ".join(f"{k} {v}" for k, v in (latest.get("headline") or {}).items())
+        headline = "; ".join(f"{k} {v}" for k, v in _headline_items(latest).items())
         rows.append(
             [
                 f"[{name}](#{name})",
@@ -94,6 +95,7 @@ def _overview(groups: dict[str, list[Run]]) -> list[str]:
                 counts[INCONCLUSIVE],
                 counts[FAILS],
                 f"{passed}/{len(sanity)} pass",
+                ", ".join(str(s) for s in _seeds(latest)),
                 headline,
                 f"{seconds:.0f} s",
             ]
@@ -137,7 +139,7 @@ def _single(out: Path, run: Run) -> list[str]:
         for c in records
         if c.get("kind") == "sanity"
     ]
-    headline = [["headline", "value"]] + [[k, v] for k, v in (run.result.get("headline") or {}).items()]
+    headline = [["headline", "value"]] + [[k, v] for k, v in _headline_items(run.result).items()]
     lines = [f"*{_caveat(run)}*", "", "### Claims", ""] + _table(claims) + [""]
     if len(checks) > 1:
         lines += ["### Sanity checks (not counted as claims)", ""] + _table(checks) + [""]
@@ -146,10 +148,20 @@ def _single(out: Path, run: Run) -> list[str]:
     return lines + [f"Run time {_time(run)}; params `{_params(run.params)}`; {_links(out, run)}", ""]
 
 
+def _headline_items(result: dict[str, Any]) -> dict[str, str]:
+    """The experiment's headline numbers, less its seeds (the scorecard lists those from the claims)."""
+    return {k: v for k, v in (result.get("headline") or {}).items() if k != "seeds"}
+
+
+def _seeds(result: dict[str, Any]) -> list[int]:
+    """Every seed a claim of this result was decided on."""
+    return sorted({s for c in result.get("claims", []) for s in c.get("seeds", [])})
+
+
 def _caveat(run: Run) -> str:
     """One line: the preset, the data set and the seeds the claims were decided on."""
-    params = run.params
-    seeds = sorted({s for c in run.result.get("claims", []) for s in c.get("seeds", [])})
+    params = run.result.get("params") or run.params  # the resolved values, not only the overrides
+    seeds = _seeds(run.result)
     preset = params.get("preset") or "quick"
     scale = "paper scale" if preset == "full" else "reduced scale, CPU"
     return (

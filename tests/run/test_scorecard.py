@@ -52,7 +52,10 @@ def test_scorecard_counts_three_verdicts_and_shows_sanity_checks_apart(tmp_path)
     _run(tmp_path, "03_failed", "ccc", [], {}, status="failed")
     summary = write_scorecard(tmp_path).read_text()
     overview = summary.split("\n## ")[0]
-    assert "| [01_new](#01_new) | 1 | 1 | 1 | 1 | 1 | 1/1 pass | best accuracy 97.1% | 12 s |" in overview
+    assert (
+        "| [01_new](#01_new) | 1 | 1 | 1 | 1 | 1 | 1/1 pass | 0, 1, 2 | best accuracy 97.1% | 12 s |"
+        in overview
+    )
     assert "| [02_old](#02_old) | 1 | 1 | 1 | 0 | 0 | 0/0 pass |" in overview
     assert "Verdict rule." in summary and "inconclusive" in summary
     section = summary.split("## 01_new")[1].split("## 02_old")[0]
