@@ -109,7 +109,7 @@ class Config(ExperimentConfig):
     embed_dim: int = 32  # d: size of one code vector
     levels: int = 2  # levels of the hierarchy (bottom stride 4, each further level stride 2)
     epochs: int = 5  # training epochs per quantizer and seed
-    num_seeds: int = 2  # seeds per quantizer (seed, seed + 1, ...): every claim is decided across them
+    n_seeds: int = 2  # seeds per quantizer (seed, seed + 1, ...): every claim is decided across them
     quantizers: list[str] = field(default_factory=lambda: ["vq", "multi_codebook_vq", "dq"])  # compared
     batch_size: int = 32  # images per training step
     lr: float = (
@@ -146,7 +146,7 @@ class Config(ExperimentConfig):
         "channels": 256,
         "embed_dim": 64,
         "mixtures": 10,
-        "num_seeds": 3,
+        "n_seeds": 3,
     }
 
     def validate(self) -> None:
@@ -156,7 +156,7 @@ class Config(ExperimentConfig):
         check_int(self.embed_dim, "embed_dim", low=1)
         check_int(self.levels, "levels", low=1, high=4)
         check_int(self.epochs, "epochs", low=1)
-        check_int(self.num_seeds, "num_seeds", low=1, high=10)
+        check_int(self.n_seeds, "n_seeds", low=1, high=10)
         check_int(self.batch_size, "batch_size", low=1)
         check_float(self.lr, "lr", low=1e-8)
         check_float(self.grad_clip, "grad_clip", low=0.0)
@@ -587,13 +587,13 @@ PRIOR_IMAGES = 2000
 
 
 def run(config: Config, progress: bool = True) -> Result:
-    """Train and measure every quantizer on `config.num_seeds` seeds; see the module docstring."""
+    """Train and measure every quantizer on `config.n_seeds` seeds; see the module docstring."""
     watch = Stopwatch()
     device = choose_device(config.device)
     train = pixel_dataset(config.dataset, "train", config.data_root)
     test = pixel_dataset(config.dataset, "test", config.data_root)
     prior_data = TensorDataset(*(t[:PRIOR_IMAGES] for t in train.tensors))
-    seeds = config.seeds(config.num_seeds)
+    seeds = config.seeds(config.n_seeds)
     jobs = [(name, seed) for seed in seeds for name in config.quantizers]
     runs: dict[str, list[QuantizerRun]] = {name: [] for name in config.quantizers}
     models = {}

@@ -788,8 +788,10 @@ def plot_act_errors(result: Result, seed: int | None = None) -> Figure:
 
 
 __all__ = [
+    "PAPER",
     "PAIRINGS",
     "SOURCES",
+    "TITLE",
     "Config",
     "Result",
     "Run",

@@ -22,7 +22,7 @@ NAMES_HELP = "notebook stems or unambiguous prefixes such as 01 (default: all)"
 # Per-cell time limit when --timeout is not given: a hung kernel must not hold `qkit reproduce` forever. The
 # slowest quick-preset cell takes a few minutes on 2 CPU cores, so 30 min only stops what is stuck; the full
 # preset's training cells can run for hours on a CPU, so they get 6 h. --timeout 0 means no limit.
-DEFAULT_TIMEOUT_S = {"quick": 1800.0, "full": 6 * 3600.0}
+DEFAULT_TIMEOUT_S = {"smoke": 1800.0, "quick": 1800.0, "full": 6 * 3600.0}
 
 
 def main(argv: list[str] | None = None) -> int:

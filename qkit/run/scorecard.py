@@ -53,6 +53,7 @@ def collect(out: str | os.PathLike) -> dict[str, list[Run]]:
     for folder in sorted(Path(out).glob("*/*/")):
         record, result = read_json(folder / RECORD), read_json(folder / RESULT)
         if record is not None or result is not None:
+            result = result if isinstance(result, dict) else None  # a JSON list or number is no result
             groups.setdefault(folder.parent.name, []).append(Run(folder, record or {}, result))
     return groups
 

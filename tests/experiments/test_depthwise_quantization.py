@@ -74,7 +74,7 @@ def test_figures_draw(result):
 
 def test_run_leaves_global_rng_and_threads_alone():
     config = dq.Config.from_params(
-        preset="smoke", device="cpu", quantizers=["dq"], num_seeds=1, use_cache=False
+        preset="smoke", device="cpu", quantizers=["dq"], n_seeds=1, use_cache=False
     )
     threads, state = torch.get_num_threads(), torch.random.get_rng_state()
     dq.run(config, progress=False)
@@ -183,7 +183,7 @@ def test_cost_arithmetic_matches_the_built_quantizers():
 def test_presets_resolve_and_explicit_values_win():
     smoke, quick, full = (dq.Config.from_params(preset=p) for p in ("smoke", "quick", "full"))
     assert (smoke.dataset, smoke.epochs, smoke.channels) == ("digits", 1, 8)
-    assert (quick.dataset, quick.num_seeds, quick.embed_dim) == ("mnist5k", 2, 32)
+    assert (quick.dataset, quick.n_seeds, quick.embed_dim) == ("mnist5k", 2, 32)
     explicit = dq.Config.from_params(preset="full", epochs=5, dataset="mnist5k", lr=None)
     assert (explicit.epochs, explicit.dataset, explicit.lr) == (5, "mnist5k", 2e-4)
 
@@ -208,7 +208,7 @@ def test_full_preset_is_the_authors_configuration():
         (dict(num_codebooks=4, codebook_size=64), ValueError, "needs codebook_size\\*\\*num_codebooks"),
         (dict(likelihood="mse"), ValueError, "likelihood must be one of"),
         (dict(levels="2"), ValueError, "parameter 'levels' must be int"),
-        (dict(num_seeds=0), ValueError, "num_seeds must be an int >= 1"),
+        (dict(n_seeds=0), ValueError, "n_seeds must be an int >= 1"),
         (dict(explore_steps=5), ValueError, "unknown parameter"),
     ],
 )

@@ -82,3 +82,12 @@ def test_a_running_record_reads_running_while_locked_and_interrupted_after(tmp_p
     (run.folder / "run.json").write_text('{"status": "finished"}')  # its result.json unreadable or gone
     (run,) = collect(tmp_path)["01_new"]
     assert run.status == "result unreadable"
+
+
+def test_a_result_json_that_is_not_an_object_is_no_finished_run(tmp_path):
+    from qkit.run.scorecard import collect
+
+    _run(tmp_path, "01_new", "aaa", [], {})
+    (tmp_path / "01_new" / "aaa" / "result.json").write_text("[1, 2]")
+    (run,) = collect(tmp_path)["01_new"]
+    assert run.status == "result unreadable"
