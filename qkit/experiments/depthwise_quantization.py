@@ -107,7 +107,7 @@ class Config(ExperimentConfig):
     num_codebooks: int = 2  # M: codebooks per level; code bits per position = M * log2(K)
     codebook_size: int = 16  # K: codes per codebook ("vq" gets one codebook of K**M codes instead)
     embed_dim: int = 32  # d: size of one code vector
-    levels: int = 2  # levels of the hierarchy (bottom stride 4, each further level stride 2)
+    hierarchy_levels: int = 2  # levels of the hierarchy (bottom stride 4, each further level stride 2)
     epochs: int = 5  # training epochs per quantizer and seed
     n_seeds: int = 2  # seeds per quantizer (seed, seed + 1, ...): every claim is decided across them
     quantizers: list[str] = field(default_factory=lambda: ["vq", "multi_codebook_vq", "dq"])  # compared
@@ -140,7 +140,7 @@ class Config(ExperimentConfig):
         "epochs": 30,
         "batch_size": 128,
         "lr": 2e-4,
-        "levels": 2,
+        "hierarchy_levels": 2,
         "codebook_size": 128,
         "num_codebooks": 2,
         "channels": 256,
@@ -154,7 +154,7 @@ class Config(ExperimentConfig):
         check_int(self.num_codebooks, "num_codebooks", low=1)
         check_int(self.codebook_size, "codebook_size", low=2)
         check_int(self.embed_dim, "embed_dim", low=1)
-        check_int(self.levels, "levels", low=1, high=4)
+        check_int(self.hierarchy_levels, "hierarchy_levels", low=1, high=4)
         check_int(self.epochs, "epochs", low=1)
         check_int(self.n_seeds, "n_seeds", low=1, high=10)
         check_int(self.batch_size, "batch_size", low=1)
@@ -347,7 +347,7 @@ class Result(ExperimentResult):
                     }
                 )
         capacity = capacity_table(
-            in_channels=self.config.channels * (2 if self.config.levels > 1 else 1),
+            in_channels=self.config.channels * (2 if self.config.hierarchy_levels > 1 else 1),
             codebook_size=self.config.codebook_size,
             embed_dim=self.config.embed_dim,
         )
@@ -399,7 +399,7 @@ def build_autoencoder(
         in_channels=info.in_channels,
         input_size=info.input_size,
         quantizer=quantizer,
-        levels=config.levels,
+        levels=config.hierarchy_levels,
         num_codebooks=num_codebooks or config.num_codebooks,
         codebook_size=codebook_size or config.codebook_size,
         embed_dim=config.embed_dim,
@@ -535,7 +535,7 @@ def train_one(
                 "num_codebooks",
                 "codebook_size",
                 "embed_dim",
-                "levels",
+                "hierarchy_levels",
                 "channels",
                 "likelihood",
                 "mixtures",
@@ -737,7 +737,7 @@ def sanity_cost(result: Result) -> Claim:
     """Cost arithmetic: DQ's measured quantizer cost matches M (projection + K codes), linear in M, while one
     VQ of the same K^M capacity grows as K^M."""
     c = result.config
-    in_channels = c.channels * (2 if c.levels > 1 else 1)
+    in_channels = c.channels * (2 if c.hierarchy_levels > 1 else 1)
     table = capacity_table(in_channels, c.codebook_size, c.embed_dim, max_codebooks=max(4, c.num_codebooks))
     steps = table["dq_cost"].diff().dropna().unique()
     measured = result.runs["dq"][0].quantizer_cost

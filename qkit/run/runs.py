@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import socket
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from typing import Any
 import papermill
 from nbconvert import HTMLExporter
 
+from .._io import write_text_atomic
 from .notebooks import Notebook
 
 RESULT = "result.json"
@@ -411,18 +411,8 @@ def _last_started_cell(spec: RunSpec) -> tuple[int | None, int, str] | None:
 
 
 def write_text(path: Path, text: str) -> None:
-    """Write text atomically: temp file in the same folder, then os.replace; a failed write (disk full)
-    removes its temp file and leaves `path` as it was."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes files private; results are for sharing
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """Write text atomically (qkit._io): a failed write (disk full) leaves `path` as it was."""
+    write_text_atomic(path, text)
 
 
 def _started(cell: dict[str, Any]) -> bool:

@@ -9,8 +9,8 @@ at the top (qkit.experiments.claims.RULE).
 
 from __future__ import annotations
 
+import io
 import os
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +19,7 @@ from typing import Any
 import mistune
 from matplotlib.figure import Figure
 
+from .._io import write_bytes_atomic
 from ..experiments.claims import FAILS, HOLDS, INCONCLUSIVE, RULE, count
 from .runs import RECORD, RESULT, lock_free, read_json, write_text
 
@@ -229,10 +230,9 @@ def _plot(path: Path, runs: list[Run], swept: list[str], metrics: list[str]) -> 
         ax.set(xlabel=x_name, ylabel=metric, title=metric)
         if others:
             ax.legend(fontsize="small")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".sweep-", suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp, dpi=100)
-    os.replace(tmp, path)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    write_bytes_atomic(path, buffer.getvalue())
     return path
 
 

@@ -193,7 +193,7 @@ def test_full_preset_is_the_authors_configuration():
     # dq.config: cifar10 at 32x32, 30 epochs, batch 128, lr 2e-4, n_hier = [128, 128]; ModelConfig: 256
     # channels, embed_dim 64, beta 0.25, decay 0.99, 10 logistic components; train_dq.py clips at norm 2
     assert (full.dataset, full.epochs, full.batch_size, full.lr) == ("cifar10", 30, 128, 2e-4)
-    assert (full.levels, full.codebook_size, full.channels, full.embed_dim) == (2, 128, 256, 64)
+    assert (full.hierarchy_levels, full.codebook_size, full.channels, full.embed_dim) == (2, 128, 256, 64)
     assert (full.commitment, full.decay, full.mixtures, full.grad_clip) == (0.25, 0.99, 10, 2.0)
     assert full.codebook_size**full.num_codebooks <= 2**14  # the single-codebook baseline still fits
 
@@ -207,7 +207,7 @@ def test_full_preset_is_the_authors_configuration():
         (dict(quantizers=["vq"]), ValueError, "must include 'dq'"),
         (dict(num_codebooks=4, codebook_size=64), ValueError, "needs codebook_size\\*\\*num_codebooks"),
         (dict(likelihood="mse"), ValueError, "likelihood must be one of"),
-        (dict(levels="2"), ValueError, "parameter 'levels' must be int"),
+        (dict(hierarchy_levels="2"), ValueError, "parameter 'hierarchy_levels' must be int"),
         (dict(n_seeds=0), ValueError, "n_seeds must be an int >= 1"),
         (dict(explore_steps=5), ValueError, "unknown parameter"),
     ],
