@@ -248,7 +248,7 @@ def _headline(result: dict[str, Any]) -> dict[str, Any]:
     """The experiment's headline numbers; for older results, scalar metrics ("outer.inner" for nested)."""
     flat: dict[str, Any] = {}
     if result.get("headline"):
-        return dict(result["headline"])
+        return _headline_items(result)
     for key, value in result.get("metrics", {}).items():
         if isinstance(value, dict):
             flat.update({f"{key}.{k}": v for k, v in value.items() if not isinstance(v, (dict, list))})
