@@ -146,6 +146,7 @@ class Config(ExperimentConfig):
     batch_size: int = 128  # training batch size
     calib_batches: int = 4  # batches that initialize the quantizers before QAT
     probe_images: int = 256  # test images on which activation errors are measured
+    use_cache: bool = True  # reuse trained weights from qkit.cache
 
     SMOKE: ClassVar[dict[str, Any]] = {
         "dataset": "digits",
@@ -410,7 +411,7 @@ def train_float(config: Config, seed: int, train: Any, dev: torch.device, progre
         with seeded(seed):  # the initial weights depend only on the key
             return build(config)
 
-    model, _ = cached_model(key, seeded_build, train_fn, progress=progress)
+    model, _ = cached_model(key, seeded_build, train_fn, enabled=config.use_cache, progress=progress)
     return model.to(dev).eval()
 
 

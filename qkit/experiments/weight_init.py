@@ -139,6 +139,7 @@ class Config(ExperimentConfig):
     batch_size: int = 64  # training batch size
     eval_batch_size: int = 500  # test batch size (speed only)
     calib_batches: int = 4  # batches of 128 training images that calibrate PTQ and feed the layer statistics
+    use_cache: bool = True  # reuse trained weights from qkit.cache
 
     SMOKE: ClassVar[dict[str, Any]] = {
         "dataset": "digits",
@@ -457,6 +458,7 @@ def run(config: Config, progress: bool = True) -> Result:
         settings=config.train_settings(),
         data_key={"dataset": config.dataset},
         device=config.device,
+        cache=config.use_cache,
         progress=progress,
     )
     runs["fp_accuracy"] = [trained[v].fp_accuracy for v in runs["variant"]]
