@@ -54,7 +54,9 @@ def test_papermill_documents_every_parameter(path):
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs_end_to_end_under_nbval(path, tmp_path):
-    env = {**os.environ, "MPLBACKEND": "Agg"}
+    plugins = Path(__file__).parent / "nbval_plugins"  # nbval_patience: 60 s for a cell's output, not 5
+    python_path = os.pathsep.join(filter(None, [str(plugins), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": python_path}
     result = subprocess.run(
         [
             sys.executable,
@@ -63,6 +65,8 @@ def test_notebook_runs_end_to_end_under_nbval(path, tmp_path):
             "-q",
             "-p",
             "no:cacheprovider",
+            "-p",
+            "nbval_patience",
             "--nbval-lax",
             "--nbval-current-env",
             "--nbval-cell-timeout=600",
