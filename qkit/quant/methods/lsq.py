@@ -25,53 +25,41 @@ def lsq_init_step(x: torch.Tensor, bits: int, signed: bool) -> torch.Tensor:
 
 
 class _LSQQuantize(torch.autograd.Function):
-    """Fused LSQ fake quantization: forward is one buffer, `clamp(round(x / s), -Qn, Qp) * s` in place,
-    saving only `x` and `s`. Backward: the STE gradient for `x` (passed where `-Qn < v < Qp` with
-    `v = x / s`, as `torch.clamp`'s gradient) and the paper's scaled step gradient
-    `g * sum(grad * (q - v inside, -Qn or Qp outside))`, for a scalar step computed as
-    `g * (sum(grad q) - sum(grad_x v))`: two read-only reductions, `q` rounded in place in `v`'s buffer.
+    """Fused LSQ fake quantization with a scalar step: forward is one buffer, `y = clamp(round(x / s), -Qn,
+    Qp) * s` in place. The backward reuses `y` (kept alive anyway by the layer that reads it) instead of
+    recomputing `x / s`: the STE gradient for `x` passes where `-Qn s < x < Qp s`, and the paper's scaled step
+    gradient `g sum(grad (round(v) - v inside, the bound outside))`, `v = x / s`, is computed as
+    `g / s (sum(grad y) - sum(grad_x x))`: one masking pass (`hardtanh_backward`, the gradient of a clamp) and
+    two read-only reductions.
 
-    Two allocations in the backward (`v`, `grad_x`) instead of five: 1.4-1.7x faster than the previous
-    backward on a 3.2M-element activation alone, but within noise of it in a full W4A4 training step (1.14x
-    vs 1.15x the float step, CPU seconds on a loaded machine). Saving the forward's rounded `q` for the
-    backward instead measured 1.14-1.22x: its extra memory costs about what the recomputation saves."""
+    Measured in `python -m benchmarks --only qat_step` (W4A4 step vs float, quiet machine): 1.14x with the
+    previous backward, which recomputed `v` and rounded it again."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, step: torch.Tensor, qn: int, qp: int, g: float) -> torch.Tensor:
-        ctx.save_for_backward(x, step)
+        y = torch.div(x, step).round_().clamp_(-qn, qp).mul_(step)
+        ctx.save_for_backward(x, step, y)
         ctx.qn, ctx.qp, ctx.g = qn, qp, g
-        return torch.div(x, step).round_().clamp_(-qn, qp).mul_(step)
+        return y
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        x, step = ctx.saved_tensors
-        qn, qp = ctx.qn, ctx.qp
-        v = torch.div(x, step)
-        # The strict mask -Qn < v < Qp as a float 0/1 tensor: v is inside exactly when clamping it to the
-        # nearest representable values within the open interval leaves it unchanged. (Comparisons yielding
-        # bool tensors and masked_fill / where on them are several times slower than these float ops on CPU.)
-        lo, hi = (
-            torch.nextafter(torch.tensor(float(b), dtype=v.dtype), torch.tensor(float(t), dtype=v.dtype))
-            for b, t in ((-qn, qp), (qp, -qn))
-        )
-        grad_x = v.clamp(lo.item(), hi.item()).eq_(v).mul_(grad)
+        x, step, y = ctx.saved_tensors
+        # the STE: grad where -Qn s < x < Qp s (strictly), 0 elsewhere, in one fused pass
+        bounds = (-ctx.qn * step).item(), (ctx.qp * step).item()
+        grad_x = torch.ops.aten.hardtanh_backward(grad, x, *bounds)
         grad_s = None
         if ctx.needs_input_grad[1]:
-            if step.numel() == 1:
-                # sum(grad local), local = q - v inside, q (the bound) outside: sum(grad q) - sum(grad_x v)
-                inner = torch.dot(v.reshape(-1), grad_x.reshape(-1)).double()
-                q = v.round_().clamp_(-qn, qp)  # v is not needed any more: round it in place
-                grad_s = (torch.dot(q.reshape(-1), grad.reshape(-1)).double() - inner).reshape(step.shape)
-            else:
-                inside = v.clamp(lo.item(), hi.item()).eq_(v)
-                local = torch.addcmul(torch.round(v).clamp_(-qn, qp), v, inside, value=-1.0)
-                grad_s = local.mul_(grad).sum_to_size(step.shape)
-            grad_s = grad_s.mul(ctx.g).to(step.dtype)
+            outer = torch.dot(y.reshape(-1), grad.reshape(-1)).double()
+            inner = torch.dot(grad_x.reshape(-1), x.reshape(-1)).double()
+            grad_s = ((outer - inner) * (ctx.g / step.double())).to(step.dtype).reshape(step.shape)
         return (grad_x if ctx.needs_input_grad[0] else None), grad_s, None, None, None
 
 
 def lsq_quantize(x: torch.Tensor, step: torch.Tensor, bits: int, signed: bool, n: int) -> torch.Tensor:
-    """LSQ fake quantization of `x`; `n` is the N of the gradient scale `1 / sqrt(N Qp)`."""
+    """LSQ fake quantization of `x` with a scalar `step`; `n` is the N of the gradient scale `1 / sqrt(N Qp)`."""
+    if step.numel() != 1:
+        raise ValueError(f"lsq_quantize takes one step (a scalar tensor), got {step.numel()} values")
     qmin, qp = qrange(bits, signed)
     return _LSQQuantize.apply(x, step, -qmin, qp, 1.0 / math.sqrt(n * qp))
 

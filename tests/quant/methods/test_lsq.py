@@ -77,3 +77,8 @@ def test_input_gradient_is_the_ste_mask():
 def test_init_step_rule():
     x = torch.tensor([1.0, -3.0, 2.0, 2.0])
     assert torch.isclose(lsq_init_step(x, 4, True), torch.tensor(2 * 2.0 / math.sqrt(7)))
+
+
+def test_a_step_per_channel_is_refused_by_name():
+    with pytest.raises(ValueError, match="one step .*got 3 values"):
+        lsq_quantize(torch.randn(3, 4), torch.ones(3), 4, True, 4)
