@@ -57,7 +57,8 @@ class _LSQQuantize(torch.autograd.Function):
 
 
 def lsq_quantize(x: torch.Tensor, step: torch.Tensor, bits: int, signed: bool, n: int) -> torch.Tensor:
-    """LSQ fake quantization of `x` with a scalar `step`; `n` is the N of the gradient scale `1 / sqrt(N Qp)`."""
+    """LSQ fake quantization of `x` with a scalar `step`; `n` is the N of the gradient scale
+    `1 / sqrt(N Qp)`."""
     if step.numel() != 1:
         raise ValueError(f"lsq_quantize takes one step (a scalar tensor), got {step.numel()} values")
     qmin, qp = qrange(bits, signed)
