@@ -106,7 +106,7 @@ def _fake_run(
 
 def _fake_result(numbers: dict[str, list[tuple[float, float, int, int]]]) -> dq.Result:
     """numbers: quantizer -> per seed (recon, code bits, tuples, step at which the curve drops to 1.5)."""
-    config = dq.Config.from_params(dataset="mnist5k", epochs=1)  # mnist5k: learned level 2.0
+    config = dq.Config.from_params(dataset="mnist5k", epochs=1, batch_size=32)  # 125 steps; learned level 2.0
     steps = config.steps
     runs = {
         name: [
@@ -183,7 +183,7 @@ def test_cost_arithmetic_matches_the_built_quantizers():
 def test_presets_resolve_and_explicit_values_win():
     smoke, quick, full = (dq.Config.from_params(preset=p) for p in ("smoke", "quick", "full"))
     assert (smoke.dataset, smoke.epochs, smoke.channels) == ("digits", 1, 8)
-    assert (quick.dataset, quick.n_seeds, quick.embed_dim) == ("mnist5k", 2, 32)
+    assert (quick.dataset, quick.n_seeds, quick.embed_dim) == ("mnist5k", 3, 32)
     explicit = dq.Config.from_params(preset="full", epochs=5, dataset="mnist5k", lr=None)
     assert (explicit.epochs, explicit.dataset, explicit.lr) == (5, "mnist5k", 2e-4)
 
