@@ -86,8 +86,8 @@ def _overview(groups: dict[str, list[Run]]) -> list[str]:
         passed = sum(c.get("verdict") == HOLDS for c in sanity)
         seconds = sum(run.record.get("elapsed_s") or 0 for run in runs)
         finished = sum(run.status == "finished" for run in runs)
-        latest = next((run.result for run in reversed(runs) if run.result), {})
-        headline = "; ".join(f"{k} {v}" for k, v in _headline_items(latest).items())
+        done = [run for run in runs if run.result]
+        headline = _overview_headline(done)
         rows.append(
             [
                 f"[{name}](#{name})",
@@ -97,7 +97,7 @@ def _overview(groups: dict[str, list[Run]]) -> list[str]:
                 counts[INCONCLUSIVE],
                 counts[FAILS],
                 f"{passed}/{len(sanity)} pass",
-                ", ".join(str(s) for s in _seeds(latest)),
+                ", ".join(str(s) for s in sorted({s for run in done for s in _seeds(run.result)})),
                 headline,
                 f"{seconds:.0f} s",
             ]
@@ -148,6 +148,18 @@ def _single(out: Path, run: Run) -> list[str]:
     if len(headline) > 1:
         lines += ["### Headline", ""] + _table(headline) + [""]
     return lines + [f"Run time {_time(run)}; params `{_params(run.params)}`; {_links(out, run)}", ""]
+
+
+def _overview_headline(done: list[Run]) -> str:
+    """The headline of the run that started last; with several runs, says which seed it is from."""
+    if not done:
+        return ""
+    latest = max(done, key=lambda run: run.record.get("started") or "")
+    text = "; ".join(f"{k} {v}" for k, v in _headline_items(latest.result).items())
+    if len(done) > 1:
+        seed = (latest.result.get("params") or latest.params).get("seed")
+        text = f"latest run (seed {seed}): {text}"
+    return text
 
 
 def _headline_items(result: dict[str, Any]) -> dict[str, str]:

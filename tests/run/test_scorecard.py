@@ -7,11 +7,21 @@ from qkit.experiments.claims import decide, sanity
 from qkit.run.scorecard import write_scorecard
 
 
-def _run(out: Path, paper: str, folder: str, claims: list, headline: dict, status: str = "finished") -> None:
+def _run(
+    out: Path,
+    paper: str,
+    folder: str,
+    claims: list,
+    headline: dict,
+    status: str = "finished",
+    seed: int = 0,
+    started: str = "2026-12-01T10:00:00",
+) -> None:
     run = out / paper / folder
     run.mkdir(parents=True)
-    params = {"preset": "quick", "seed": 0, "dataset": "mnist5k"}
-    (run / "run.json").write_text(json.dumps({"status": status, "params": params, "elapsed_s": 12.5}))
+    params = {"preset": "quick", "seed": seed, "dataset": "mnist5k"}
+    record = {"status": status, "params": params, "elapsed_s": 12.5, "started": started}
+    (run / "run.json").write_text(json.dumps(record))
     if status == "finished":
         result = {
             "paper": paper,
@@ -67,6 +77,16 @@ def test_scorecard_counts_three_verdicts_and_shows_sanity_checks_apart(tmp_path)
     assert "2 ± 0.1 points" in claims_part  # effect ± noise, formatted
     assert "it outperforms the previous state-of-the-art" in claims_part  # the source sentence
     assert (tmp_path / "summary.html").read_text().count("<table>") >= 4
+
+
+def test_several_runs_of_a_paper_list_every_seed_and_the_latest_runs_headline(tmp_path):
+    seeds = {"a": [0, 1, 2], "b": [101, 102, 103]}
+    later = {"a": "2026-12-01T11:00:00", "b": "2026-12-01T10:00:00"}  # folder order is not run order
+    for folder, claim_seeds in seeds.items():
+        claims = [{**c, "seeds": claim_seeds} for c in _claims()]
+        _run(tmp_path, "04_x", folder, claims, {"total": folder}, seed=claim_seeds[0], started=later[folder])
+    overview = write_scorecard(tmp_path).read_text().split("\n## ")[0]
+    assert "| 0, 1, 2, 101, 102, 103 | latest run (seed 0): total a | 25 s |" in overview
 
 
 def test_a_running_record_reads_running_while_locked_and_interrupted_after(tmp_path):
