@@ -1,9 +1,6 @@
 """Every reproduction notebook: committed clean, shaped as REPRODUCTIONS.md says, and runnable under nbval."""
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
@@ -53,30 +50,8 @@ def test_papermill_documents_every_parameter(path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs_end_to_end_under_nbval(path, tmp_path):
-    plugins = Path(__file__).parent / "nbval_plugins"  # nbval_patience: 60 s for a cell's output, not 5
-    python_path = os.pathsep.join(filter(None, [str(plugins), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": python_path}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "nbval_patience",
-            "--nbval-lax",
-            "--nbval-current-env",
-            "--nbval-cell-timeout=600",
-            str(path),
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+def test_notebook_runs_end_to_end_under_nbval(path, run_nbval):
+    result = run_nbval(path, cell_timeout=600)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
 
 

@@ -32,9 +32,7 @@ def data():
     return train, make_loader(train, 128), make_loader(load_dataset("digits", "test"), 500)
 
 
-@pytest.fixture(scope="module")
-def trained(data):
-    train, _, test_loader = data
+def _train(train, test_loader):
     return ptq_study.train_variants(
         _variants(),
         train,
@@ -47,6 +45,12 @@ def trained(data):
 
 
 @pytest.fixture(scope="module")
+def trained(data):
+    train, _, test_loader = data
+    return _train(train, test_loader)
+
+
+@pytest.fixture(scope="module")
 def grid(trained, data):
     _, calib, test_loader = data
     models = {name: t.model for name, t in trained.items()}
@@ -56,15 +60,7 @@ def grid(trained, data):
 def test_train_variants_learns_and_a_second_call_loads_from_the_cache(trained, data):
     train, _, test_loader = data
     assert all(t.fp_accuracy > 0.6 and not t.cache_hit for t in trained.values())
-    again = ptq_study.train_variants(
-        _variants(),
-        train,
-        test_loader,
-        settings=SETTINGS,
-        data_key={"dataset": "digits"},
-        device="cpu",
-        progress=False,
-    )
+    again = _train(train, test_loader)
     for name, t in again.items():
         assert t.cache_hit
         assert t.fp_accuracy == trained[name].fp_accuracy

@@ -1,23 +1,9 @@
-"""Every experiment takes `use_cache`: with it off, a run trains and writes nothing to the model cache."""
+"""With `use_cache` off, a run trains and writes nothing to the model cache (every Config taking
+`use_cache` is tested in test_result_schema.py)."""
 
 import importlib
 
 import pytest
-
-MODULES = [
-    "weight_init",
-    "direct_quantization",
-    "factorizenet",
-    "depthwise_quantization",
-    "directed_evolution",
-]
-
-
-@pytest.mark.parametrize("name", MODULES)
-def test_every_config_takes_use_cache(name):
-    config = importlib.import_module(f"qkit.experiments.{name}").Config
-    assert config.from_params(preset="smoke").use_cache is True
-    assert config.from_params(preset="smoke", use_cache=False).use_cache is False
 
 
 @pytest.mark.slow

@@ -1,8 +1,5 @@
 """Widget cells run headless: under nbval and papermill the demo notebook passes without flooding outputs."""
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
@@ -12,25 +9,8 @@ DEMO = Path(__file__).resolve().parents[1] / "browser" / "explorers.ipynb"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 
 
-def test_demo_notebook_passes_under_nbval(tmp_path):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "--nbval-lax",
-            "--nbval-current-env",
-            "--nbval-cell-timeout=120",
-            str(DEMO),
-        ],
-        cwd=tmp_path,
-        env={**os.environ, "MPLBACKEND": "Agg"},
-        capture_output=True,
-        text=True,
-    )
+def test_demo_notebook_passes_under_nbval(run_nbval):
+    result = run_nbval(DEMO, cell_timeout=120)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
 
 
