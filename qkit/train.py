@@ -23,7 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import CosineAnnealingLR, LRScheduler
-from tqdm.auto import tqdm
+
+from qkit.progress import progress_bar
 
 from ._registry import Registry
 from ._validate import check_choice, check_float, check_int
@@ -136,7 +137,7 @@ def fit(
             "device": str(dev),
         }
         start = time.perf_counter()
-        bar = tqdm(range(epochs), desc="epochs", disable=not progress)
+        bar = progress_bar(range(epochs), desc="epochs", enabled=progress)
         for epoch in bar:
             _set_epoch(loader, epoch)
             loss, accuracy = _train_epoch(model, loader, opt, sched, loss_fn, dev, progress)
@@ -201,7 +202,7 @@ def _train_epoch(
     total = torch.zeros((), device=dev)
     correct = torch.zeros((), dtype=torch.int64, device=dev)
     n = 0
-    for x, y in tqdm(loader, desc="batches", leave=False, disable=not progress):
+    for x, y in progress_bar(loader, desc="batches", leave=False, enabled=progress):
         x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
         logits = model(x)
         loss = loss_fn(logits, x, y)

@@ -23,7 +23,8 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch.utils.data import TensorDataset
-from tqdm.auto import tqdm
+
+from qkit.progress import progress_bar
 
 from .._validate import check_choice, check_float, check_int
 from ..cache import cached_model
@@ -429,7 +430,7 @@ def train_autoencoder(
     model.to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     history: dict[str, Any] = {"recon_bpd": [], "vq_loss": []}
-    bar = tqdm(total=steps, desc="steps", leave=False, disable=not progress)
+    bar = progress_bar(total=steps, desc="steps", leave=False, enabled=progress)
     step, epoch = 0, 0
     while step < steps:
         loader.sampler.set_epoch(epoch)
@@ -600,7 +601,7 @@ def run(config: Config, progress: bool = True) -> Result:
     jobs = [(name, seed) for seed in seeds for name in config.quantizers]
     runs: dict[str, list[QuantizerRun]] = {name: [] for name in config.quantizers}
     models = {}
-    for name, seed in tqdm(jobs, desc="train quantizers x seeds", disable=not progress):
+    for name, seed in progress_bar(jobs, desc="train quantizers x seeds", enabled=progress):
         r, model = train_one(config, train, test, prior_data, name, seed, device, progress)
         runs[name].append(r)
         models[(name, seed)] = model

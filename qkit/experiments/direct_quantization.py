@@ -25,7 +25,8 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import FormatStrFormatter, LogLocator
 from torch import nn
-from tqdm.auto import tqdm
+
+from qkit.progress import progress_bar
 
 from .._validate import check_bits, check_choice, check_float, check_int
 from ..cache import cached_model
@@ -346,7 +347,7 @@ def run(config: Config, progress: bool = True) -> Result:
     seeds = config.seeds(config.n_seeds)
     result = Result(config=config, elapsed_s=0.0, seeds=seeds)
     grid = list(itertools.product(seeds, config.methods, config.bits))
-    bar = tqdm(total=len(grid), desc="QAT runs (seed x method x bits)", disable=not progress)
+    bar = progress_bar(total=len(grid), desc="QAT runs (seed x method x bits)", enabled=progress)
     for seed in seeds:
         fp_model = train_float(config, seed, train, dev, progress)
         layers = inner_layers(fp_model)

@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+
+from qkit.progress import progress_bar
 
 from .._validate import check_bits, check_choice, check_float, check_int, check_sparsity
 from ..cache import cached_model
@@ -559,13 +560,13 @@ def run(config: Config, progress: bool = True) -> Result:
     train = load_dataset(config.dataset, "train", root=config.data_root)
     test = load_dataset(config.dataset, "test", root=config.data_root)
     seeds = config.seeds(config.n_seeds)
-    bar = dict(disable=not progress)
 
-    teachers = {s: _teacher(config, s, train) for s in tqdm(seeds, desc="teachers", **bar)}
+    teachers = {s: _teacher(config, s, train) for s in progress_bar(seeds, desc="teachers", enabled=progress)}
     benches = {s: _bench(teachers[s], train, test, s, device) for s in seeds}
 
     evolved, histories, snapshots = {}, [], {}
-    with tqdm(total=len(seeds) * config.generations, desc="directed evolution", **bar) as de_bar:
+    de_total = len(seeds) * config.generations
+    with progress_bar(total=de_total, desc="directed evolution", enabled=progress) as de_bar:
         for s in seeds:
             clock_de = Stopwatch()
 
@@ -593,7 +594,7 @@ def run(config: Config, progress: bool = True) -> Result:
             histories.append(history.assign(seed=s))
 
     rows, bits_tables, extras = [], [], {}
-    for s in tqdm(seeds, desc="fine-tune, shared bits, encode", **bar):
+    for s in progress_bar(seeds, desc="fine-tune, shared bits, encode", enabled=progress):
         masks, de_seconds = evolved[s]
         row, bits, extras[s] = _compare(config, s, teachers[s], masks, train, benches[s])
         history = histories[seeds.index(s)]
@@ -616,7 +617,8 @@ def run(config: Config, progress: bool = True) -> Result:
     gens = sorted({max(1, round(g)) for g in np.linspace(0, config.generations, config.grid_points + 1)[1:]})
     points = {round(overall_sparsity(snapshots[g]), 4): snapshots[g] for g in gens}
     final = (round(overall_sparsity(evolved[first][0]), 4), extras[first]["de_model"])
-    with tqdm(total=len(points), desc="explore grid (same fine-tuning)", **bar) as grid_bar:
+    grid_desc = "explore grid (same fine-tuning)"
+    with progress_bar(total=len(points), desc=grid_desc, enabled=progress) as grid_bar:
         grid, grid_layers = _grid(teachers[first], points, final, benches[first], train, config, grid_bar)
 
     de_model, de_layers = extras[first]["de_model"], extras[first]["de_layers"]

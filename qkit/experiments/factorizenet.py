@@ -25,7 +25,8 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import nn
-from tqdm.auto import tqdm
+
+from qkit.progress import progress_bar
 
 from .._validate import check_bits, check_choice, check_float, check_int
 from ..analysis import layer_stats
@@ -483,7 +484,7 @@ def top_level_sensitivity(
     """`layer_sensitivity` of `level` on every seed at select_bits, with the layers' weight and
     input-activation SQNR (dB, per tensor) from `stats`; sensitivity in accuracy units."""
     frames = []
-    for seed in tqdm(config.run_seeds(), desc="one-layer sensitivity", disable=not progress):
+    for seed in progress_bar(config.run_seeds(), desc="one-layer sensitivity", enabled=progress):
         item = trained[variant_name(level, seed)]
         frame = layer_sensitivity(
             item.model,

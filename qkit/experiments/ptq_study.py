@@ -26,7 +26,8 @@ import pandas as pd
 import torch
 from torch import nn
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
+
+from qkit.progress import progress_bar
 
 from .._validate import check_bits, check_choice
 from ..analysis import layer_stats, stat_drop_correlation, summarize_runs
@@ -107,7 +108,7 @@ def train_variants(
     """
     dev = choose_device(device)
     trained = {}
-    bar = tqdm(variants.items(), desc="training variants", total=len(variants), disable=not progress)
+    bar = progress_bar(variants.items(), desc="training variants", total=len(variants), enabled=progress)
     for name, spec in bar:
         bar.set_postfix_str(name)
         trained[name] = _train_one(spec, train_data, test_loader, settings, dict(data_key), dev, cache)
@@ -170,7 +171,7 @@ def ptq_grid(
         check_choice(scheme, SCHEMES, "scheme")
     dev = choose_device(device)
     rows = []
-    for name, model in tqdm(models.items(), desc="quantizing variants", disable=not progress):
+    for name, model in progress_bar(models.items(), desc="quantizing variants", enabled=progress):
         model.to(dev).eval()
         fp = fp_accuracy[name] if fp_accuracy is not None else evaluate(model, test_loader, dev)["accuracy"]
         for b in bits:
@@ -208,7 +209,7 @@ def collect_layer_stats(
     Columns: `variant`, then layer_stats' (`layer, type, params, w_*, a_*`), the MSE/SQNR at `bits`.
     """
     frames = {}
-    for name, model in tqdm(models.items(), desc="layer statistics", disable=not progress):
+    for name, model in progress_bar(models.items(), desc="layer statistics", enabled=progress):
         frames[name] = layer_stats(fold_bn(model).eval(), loader, bits=bits, batches=batches)
     return pd.concat(frames, names=["variant", None]).reset_index(level=0).reset_index(drop=True)
 

@@ -39,7 +39,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, vmap
-from tqdm.auto import tqdm
+
+from qkit.progress import progress_bar
 
 from .._registry import Registry
 from .._validate import check_float, check_int, check_sparsity
@@ -308,7 +309,7 @@ def directed_evolution(
         raise ValueError(f"{type(student).__name__} is not a chain of modules; use scorer='loop'")
     masks = {n: m.clone().to(device) for n, m in (masks or dense_masks(student)).items()}
     rows = []
-    for g in tqdm(range(1, generations + 1), desc="directed evolution", disable=not progress):
+    for g in progress_bar(range(1, generations + 1), desc="directed evolution", enabled=progress):
         start = time.perf_counter()
         share = schedule_sparsity(target_sparsity, g, generations)
         weights = prunable_weights(student)
