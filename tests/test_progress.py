@@ -4,7 +4,7 @@ from tqdm import tqdm
 
 from qkit.progress import REDRAW_INTERVAL_S, progress_bar
 
-STEPS, STEP_S = 500, 0.02  # 04's training loop: 500 steps of ~20 ms, 10 s in all
+STEPS, STEP_S = 500, 0.02  # a training loop like 04's: 500 steps of 20 ms, 10 s in all
 
 
 def _redraws(bar: tqdm, capsys) -> int:
