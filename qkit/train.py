@@ -24,10 +24,9 @@ from torch import nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import CosineAnnealingLR, LRScheduler
 
-from qkit.progress import progress_bar
-
 from ._registry import Registry
 from ._validate import check_choice, check_float, check_int
+from .progress import progress_bar
 from .seeding import seeded
 
 DEVICES = ("auto", "cpu", "cuda")

@@ -24,13 +24,12 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch.utils.data import TensorDataset
 
-from qkit.progress import progress_bar
-
 from .._validate import check_choice, check_float, check_int
 from ..cache import cached_model
 from ..data import dataset_info, load_dataset, make_loader
 from ..models import build_model, count_params
 from ..models.autoencoder import LIKELIHOODS, HierarchicalAutoencoder
+from ..progress import progress_bar
 from ..rate import bits_per_dim, code_bits, fit_code_prior, uniform_code_bits
 from ..seeding import derive, seeded
 from ..train import choose_device

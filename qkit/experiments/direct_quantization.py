@@ -26,13 +26,12 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FormatStrFormatter, LogLocator
 from torch import nn
 
-from qkit.progress import progress_bar
-
 from .._validate import check_bits, check_choice, check_float, check_int
 from ..cache import cached_model
 from ..data import dataset_info, load_dataset, make_loader
 from ..models import build_model
 from ..plots import plot_accuracy_vs_bits
+from ..progress import progress_bar
 from ..quant import QuantSpec
 from ..quant.levels import assign_nearest
 from ..quant.methods import QUANTIZERS

@@ -19,8 +19,6 @@ import pandas as pd
 import torch
 from torch import nn
 
-from qkit.progress import progress_bar
-
 from .._validate import check_bits, check_choice, check_float, check_int, check_sparsity
 from ..cache import cached_model
 from ..compress import (
@@ -35,6 +33,7 @@ from ..compress import (
 )
 from ..data import dataset_info, load_dataset, make_loader
 from ..models import build_model
+from ..progress import progress_bar
 from ..seeding import derive, generator, seeded
 from ..sparsity import (
     SCOPES,

@@ -26,8 +26,6 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import nn
 
-from qkit.progress import progress_bar
-
 from .._validate import check_bits, check_choice, check_float, check_int
 from ..analysis import layer_stats
 from ..data import dataset_info, load_dataset, make_loader
@@ -35,6 +33,7 @@ from ..factorize import ORDERS, candidates, factorize, max_level
 from ..models import build_model, count_macs, count_params
 from ..pareto import NoFeasibleVariantError, pareto_front, select
 from ..plots import TYPE_STYLE, plot_layer_ranges
+from ..progress import progress_bar
 from ..quant import fold_bn
 from ..seeding import seeded
 from ..train import choose_device

@@ -27,12 +27,11 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from qkit.progress import progress_bar
-
 from .._validate import check_bits, check_choice
 from ..analysis import layer_stats, stat_drop_correlation, summarize_runs
 from ..cache import cached_model
 from ..data import make_loader
+from ..progress import progress_bar
 from ..quant import QuantSpec, fold_bn, post_training_quantize
 from ..seeding import seeded
 from ..train import choose_device, evaluate, fit

@@ -40,10 +40,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, vmap
 
-from qkit.progress import progress_bar
-
 from .._registry import Registry
 from .._validate import check_float, check_int, check_sparsity
+from ..progress import progress_bar
 from ..train import distillation_loss
 from .masks import PRUNABLE, Masks, apply_masks, dense_masks, overall_sparsity, prunable_weights
 from .pruning import scope_groups
