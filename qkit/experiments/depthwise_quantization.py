@@ -113,7 +113,7 @@ class Config(ExperimentConfig):
     quantizers: list[str] = field(default_factory=lambda: ["vq", "multi_codebook_vq", "dq"])  # compared
     # images per training step: small batches buy more steps for the same CPU time (per-step overheads).
     # Of 27 models (seeds 0-2, 101-103, 202-204), at 16 (500 steps) one stayed on the plateau, at 13 (614) one
-    # passed 2.0 bits/dim but drew black digits; at 10 all draw the digits (test recon 1.26-1.52) in ~145 s
+    # passed 2.0 bits/dim but drew black digits; at 10 all draw the digits (test recon 1.26-1.52), 139-174 s
     batch_size: int = 10
     lr: float = (
         5e-3  # Adam learning rate (high: a short run must get past the plateau where codes are ignored)

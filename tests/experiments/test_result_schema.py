@@ -32,7 +32,6 @@ CLAIM_KEYS = {
 }
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", MODULES)
 def test_every_config_takes_use_cache(name):
     config = importlib.import_module(f"qkit.experiments.{name}").Config
@@ -40,6 +39,7 @@ def test_every_config_takes_use_cache(name):
     assert config.from_params(preset="smoke", use_cache=False).use_cache is False
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODULES)
 def test_result_json_holds_the_claim_record(name, tmp_path, monkeypatch):
     monkeypatch.setenv("QKIT_CACHE_DIR", str(tmp_path / "cache"))
