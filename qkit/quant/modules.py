@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn
-from torch.func import functional_call
 
 from qkit._validate import check_choice, check_int
+from qkit.quant.conv_grad import run_layer
 from qkit.quant.methods import MODES, QUANTIZERS, Quantizer
 from qkit.quant.spec import QuantSpec
 
@@ -39,9 +39,10 @@ class QuantWrapper(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.act_quantizer is not None:
             x = self.act_quantizer(x)
-        if self.weight_quantizer is None or self.weight_quantizer.mode == "off":
-            return self.module(x)
-        return functional_call(self.module, {"weight": self.weight_quantizer(self.module.weight)}, (x,))
+        weight = None
+        if self.weight_quantizer is not None and self.weight_quantizer.mode != "off":
+            weight = self.weight_quantizer(self.module.weight)
+        return run_layer(self.module, x, weight)
 
 
 def quantize_model(
