@@ -7,6 +7,10 @@ Build one by name, `OBSERVERS.get("percentile")(bits=4, per_channel=True, axis=0
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 
 from qkit._registry import Registry
@@ -57,6 +61,30 @@ class Observer:
 
 
 OBSERVERS.register("minmax", Observer)
+
+# What every observer takes from the spec itself; the rest of an observer's keywords are its options.
+SPEC_KEYWORDS = ("bits", "symmetric", "per_channel", "axis")
+
+
+def option_names(observer: str) -> list[str]:
+    """The `observer_options` keys observer `observer` takes: its classes' keyword-only arguments."""
+    inits = [vars(c)["__init__"] for c in OBSERVERS.get(observer).__mro__ if "__init__" in vars(c)]
+    names = {
+        p.name
+        for init in inits
+        for p in inspect.signature(init).parameters.values()
+        if p.kind is p.KEYWORD_ONLY
+    }
+    return sorted(names - set(SPEC_KEYWORDS))
+
+
+def check_observer_options(observer: str, options: Mapping[str, Any]) -> None:
+    """ValueError naming an `observer_options` key that `observer` does not take, and the keys it does."""
+    allowed = option_names(observer)
+    for key in options:
+        if key not in allowed:
+            names = ", ".join(allowed) or "none"
+            raise ValueError(f"observer {observer!r} has no observer_options key {key!r}; allowed: {names}")
 
 
 @OBSERVERS.register("moving_average")

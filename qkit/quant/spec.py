@@ -36,9 +36,9 @@ class QuantSpec:
         # Imported here: the registries' modules import this one, and QAT methods register when imported.
         from qkit.quant.methods import QUANTIZERS
         from qkit.quant.methods.base import method_options
-        from qkit.quant.observers import OBSERVERS
+        from qkit.quant.observers import check_observer_options
 
-        OBSERVERS.get(self.observer)
+        check_observer_options(self.observer, dict(self.observer_options))
         method_options(QUANTIZERS.get(self.method), self.method, self.method_options)
 
 

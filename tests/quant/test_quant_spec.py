@@ -4,9 +4,10 @@ import dataclasses
 
 import pytest
 import torch
+from torch import nn
 
 from qkit._registry import UnknownNameError
-from qkit.quant import QUANTIZERS, Quantizer, QuantSpec
+from qkit.quant import QUANTIZERS, Quantizer, QuantSpec, quantize_model
 
 
 @pytest.mark.parametrize("bits", [0, 1, 17, 4.0, "4", True])
@@ -71,3 +72,30 @@ def test_unknown_method_options_name_the_key_and_the_allowed_ones():
     q = QUANTIZERS.get("pact")(spec, "act")
     assert q.options == {"alpha": 2.0} and float(q.alpha) == 2.0
     assert QUANTIZERS.get("channel_aware")(QuantSpec(bits=4, method="channel_aware"), "act").refit_every == 20
+
+
+@pytest.mark.parametrize(
+    "observer, options, allowed",
+    [
+        ("percentile", {"hgih": 99.0}, "high, low"),
+        ("mse", {"bits": 4}, "steps"),  # bits is the spec's own field, not an option
+        ("minmax", {"low": 1.0}, "none"),
+    ],
+)
+def test_an_observer_option_the_observer_does_not_take_is_named_with_the_allowed_ones(
+    observer, options, allowed
+):
+    with pytest.raises(
+        ValueError, match=f"observer {observer!r} has no observer_options key .*allowed: {allowed}$"
+    ):
+        QuantSpec(observer=observer, observer_options=options)
+
+
+def test_every_observer_builds_from_a_spec_naming_each_of_its_options():
+    from qkit.quant.observers import OBSERVERS, option_names
+
+    defaults = {"averaging_constant": 0.5, "low": 1.0, "high": 99.0, "steps": 8}
+    for name in OBSERVERS.names():
+        spec = QuantSpec(bits=4, observer=name, observer_options={k: defaults[k] for k in option_names(name)})
+        observer = quantize_model(nn.Sequential(nn.Linear(3, 2)), act=spec)[0].act_quantizer.observer
+        assert {k: getattr(observer, k) for k in option_names(name)} == dict(spec.observer_options)

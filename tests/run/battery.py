@@ -252,7 +252,8 @@ def _library_cases() -> list[Case]:
         Case(
             "misspelled observer_options key",
             _library(
-                lambda: QuantSpec(bits=4, observer="percentile", observer_options={"hgih": 99.0}), ()
+                lambda: QuantSpec(bits=4, observer="percentile", observer_options={"hgih": 99.0}),
+                ("observer_options", "'hgih'", "high, low"),
             ).run,
         )
     )
