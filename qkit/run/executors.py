@@ -67,17 +67,23 @@ class LocalPool:
 
 
 class DaskPool:
-    """A distributed.Client; keeps as many runs in flight as the cluster has worker threads right now."""
+    """A distributed.Client; keeps as many runs in flight as the cluster has worker threads right now.
+    `threads`: the thread count each run's kernel gets (`use_threads()` in the notebook), by qkit's policy
+    where qkit knows how many runs share the machine (`--dask` on this one); None leaves it to the
+    environment the workers were started in (a remote cluster)."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, threads: int | None = None) -> None:
         self.client = client
+        self.threads = threads
 
     @property
     def slots(self) -> int:
         return max(1, sum(self.client.nthreads().values()))
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return self.client.submit(fn, *args, pure=False)
+        if self.threads is None:
+            return self.client.submit(fn, *args, pure=False)
+        return self.client.submit(_with_threads, self.threads, fn, *args, pure=False)
 
     def wait_any(self, futures: list[Any]) -> set[Any]:
         from distributed import wait
@@ -99,7 +105,7 @@ def open_executor(
         quiet = {"dashboard_address": None, "silence_logs": logging.ERROR}
         with LocalCluster(n_workers=workers, threads_per_worker=1, **quiet) as cluster:
             with Client(cluster) as client:
-                yield DaskPool(client)
+                yield DaskPool(client, threads=default_threads(workers))
     else:
         pool = LocalPool(workers)
         try:
@@ -119,14 +125,25 @@ def _connect(address: str) -> Any:
 
 
 def _init_worker(threads: int) -> None:
-    """Share the cores between the workers' kernels by qkit's thread policy (`qkit.threads`; a
-    $QKIT_NUM_THREADS or $OMP_NUM_THREADS the user set wins), and on Linux end this worker when the qkit
-    process dies, even by SIGKILL, so no orphan keeps running a notebook; its kernel then exits by itself
-    (ipykernel watches its parent). The kernel inherits the variables; the notebook's `use_threads()` reads
-    them."""
-    chosen = os.environ.get(ENV) or os.environ.get("OMP_NUM_THREADS") or str(threads)
-    os.environ.setdefault(ENV, chosen)
-    os.environ.setdefault("OMP_NUM_THREADS", chosen)
+    """Share the cores between the workers' kernels by qkit's thread policy (`_set_threads`), and on Linux
+    end this worker when the qkit process dies, even by SIGKILL, so no orphan keeps running a notebook; its
+    kernel then exits by itself (ipykernel watches its parent)."""
+    _set_threads(threads)
     if sys.platform.startswith("linux"):
         PR_SET_PDEATHSIG = 1
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _with_threads(threads: int, fn: Callable[..., Any], *args: Any) -> Any:
+    """A Dask task: `fn(*args)` in a worker whose kernels take `threads` threads (`_set_threads`)."""
+    _set_threads(threads)
+    return fn(*args)
+
+
+def _set_threads(threads: int) -> None:
+    """`threads` for the kernels this process starts (`qkit.threads`: a $QKIT_NUM_THREADS or
+    $OMP_NUM_THREADS the user set wins). The kernel inherits the variables; the notebook's `use_threads()`
+    reads them."""
+    chosen = os.environ.get(ENV) or os.environ.get("OMP_NUM_THREADS") or str(threads)
+    os.environ.setdefault(ENV, chosen)
+    os.environ.setdefault("OMP_NUM_THREADS", chosen)
