@@ -91,7 +91,7 @@ def test_cached_rerun_gives_the_same_numbers(result):
 
 
 def _fake_run(
-    name: str, seed: int, recon: float, code: float, tuples: int, curve: list[float]
+    name: str, seed: int, recon: float, code: float, tuples: int, curve: list[float], pixel_fit: float = 0.9
 ) -> dq.QuantizerRun:
     stored = 16**2 if name == "vq" else 2 * 16
     return dq.QuantizerRun(
@@ -100,7 +100,7 @@ def _fake_run(
         recon_bpd=recon, code_bpd_prior=code, code_bpd_uniform=0.2,
         usage=[[[1.0] * 16]], perplexity=[[16.0]], joint_perplexity=[16.0], distinct_combinations=[tuples],
         stored_codes=stored, code_bits_per_position=8.0, params=100, quantizer_cost=10,
-        reconstructions=torch.zeros(1, 1, 4, 4), cached=False,
+        reconstructions=torch.zeros(1, 1, 4, 4), pixel_fit=pixel_fit, cached=False,
     )  # fmt: skip
 
 
@@ -154,6 +154,32 @@ def test_dq_above_a_baseline_does_not_hold_and_a_stuck_model_is_inconclusive():
     )
     for claim in stuck.claims()[:3]:
         assert claim.verdict == INCONCLUSIVE and "vq seed 0 did not learn: 2.600 > 2.0" in claim.evidence
+
+
+def test_a_model_under_the_level_that_draws_nothing_makes_every_claim_inconclusive():
+    result = _fake_result(
+        {
+            "vq": [(1.5, 0.3, 50, 40), (1.52, 0.3, 50, 40)],
+            "dq": [(1.4, 0.3, 90, 5), (1.45, 0.3, 90, 5)],
+        }
+    )
+    result.runs["vq"][1] = dataclasses.replace(result.runs["vq"][1], pixel_fit=0.12)
+    for claim in result.claims()[:3]:
+        assert claim.verdict == INCONCLUSIVE
+        assert "vq seed 1 does not draw the images: its reconstructions explain 0.12 < 0.5" in claim.evidence
+
+
+def test_pixel_fit_against_its_oracles():
+    gen = torch.Generator().manual_seed(0)
+    digits = (torch.rand(4, 1, 8, 8, generator=gen) > 0.7).float() * 255  # ink on black
+    assert dq.pixel_fit(digits, digits) == pytest.approx(1.0)
+    flat = digits.mean(dim=(1, 2, 3), keepdim=True).expand_as(digits)
+    assert dq.pixel_fit(flat, digits) == pytest.approx(0.0, abs=1e-12)  # each image's own mean brightness
+    assert dq.pixel_fit(torch.zeros_like(digits), digits) < 0  # all black explains less than nothing
+    half = digits * 0.5  # right shape, half the contrast: 1 - sum((x/2)^2) / sum((x - mean)^2)
+    x = digits.double()
+    expected = 1 - (x / 2).square().sum() / (x - x.mean(dim=(1, 2, 3), keepdim=True)).square().sum()
+    assert dq.pixel_fit(half, digits) == pytest.approx(float(expected))
 
 
 def test_steps_to_level_uses_the_smoothed_curve():
